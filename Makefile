@@ -1,0 +1,40 @@
+# Two commands do all the set-up on a fresh machine with python3 and make:
+#   make demo   run the example site and the Open Humans sandbox together
+#   make test   run the test suite (SQLite; PostgreSQL when DATABASE_URL is set)
+
+PYTHON ?= python3
+VENV ?= .venv
+# Extra requirement for a CI leg, e.g. DJANGO_SPEC='Django>=6,<7'.
+DJANGO_SPEC ?=
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck docs bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]' $(if $(DJANGO_SPEC),'$(DJANGO_SPEC)')
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python example/run_demo.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -b html -d docs/_build/doctrees docs docs/_build/html
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) docs/_build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,144 @@
+"""The errors django-open-humans raises.
+
+::
+
+    OpenHumansError                      root of everything below
+    ├── OpenHumansConfigurationError     a required OPENHUMANS_* setting is missing (also ImproperlyConfigured)
+    ├── InvalidArgumentError             bad input refused before any request (also ValueError)
+    ├── OpenHumansConnectionError        transport failure or timeout talking to Open Humans
+    ├── MemberDeauthorizedError          the member left, or Open Humans refused to refresh their token
+    └── OpenHumansAPIResponseError       Open Humans answered with an error status
+        ├── BadRequestError              400 from the project API; ``.errors`` is a normalised field map
+        ├── InvalidTokenError            401 from the project API: the token is unusable
+        ├── NotFoundError                404
+        ├── ServerError                  5xx
+        └── OAuthError                   error from /oauth2/token/; ``.error`` is the OAuth2 error code
+            └── InvalidGrantError        invalid_grant (400 today, 401 in 2018): re-authorize the member
+
+Every response error carries ``status_code``, the parsed ``body`` and the ``url`` with any
+``access_token`` redacted. No token ever appears in an exception message.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+__all__ = [
+    "BadRequestError",
+    "InvalidArgumentError",
+    "InvalidGrantError",
+    "InvalidTokenError",
+    "MemberDeauthorizedError",
+    "NotFoundError",
+    "OAuthError",
+    "OpenHumansAPIResponseError",
+    "OpenHumansConfigurationError",
+    "OpenHumansConnectionError",
+    "OpenHumansError",
+    "ServerError",
+    "redact_url",
+]
+
+_TOKEN_IN_QUERY = re.compile(r"(?i)((?:access_token|refresh_token|code|key|code_verifier)=)[^&#\s]*")
+
+
+def redact_url(url: object) -> str:
+    """Return ``url`` as a string with token-like query values replaced by ``***``."""
+    return _TOKEN_IN_QUERY.sub(r"\1***", str(url))
+
+
+class OpenHumansError(Exception):
+    """Root of every error raised by django-open-humans."""
+
+
+class OpenHumansConfigurationError(OpenHumansError, ImproperlyConfigured):
+    """A required setting is missing or invalid; the message names it."""
+
+
+class InvalidArgumentError(OpenHumansError, ValueError):
+    """An argument was refused before any request was made; ``.argument`` names it."""
+
+    def __init__(self, argument: str, message: str) -> None:
+        self.argument = argument
+        super().__init__(f"{argument}: {message}")
+
+
+class OpenHumansConnectionError(OpenHumansError):
+    """Open Humans could not be reached (connection failure, dropped connection, timeout)."""
+
+    def __init__(self, message: str, *, url: object = None) -> None:
+        self.url = redact_url(url) if url is not None else None
+        super().__init__(f"{message} ({self.url})" if self.url else message)
+
+
+class MemberDeauthorizedError(OpenHumansError):
+    """The member is no longer authorized: they left, or their token could not be refreshed."""
+
+
+class OpenHumansAPIResponseError(OpenHumansError):
+    """Open Humans answered with an error status.
+
+    ``status_code`` is the HTTP status, ``body`` the parsed JSON body (or the text when it
+    was not JSON), ``url`` the request URL with tokens redacted.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        body: Any = None,
+        url: object = None,
+    ) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.url = redact_url(url) if url is not None else None
+        self.message = message
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        where = f" from {self.url}" if self.url else ""
+        status = f"{self.status_code} " if self.status_code is not None else ""
+        return f"{status}{self.message}{where}"
+
+
+class BadRequestError(OpenHumansAPIResponseError):
+    """Open Humans refused the request's fields (400).
+
+    ``errors`` maps each field (or ``__all__``) to a list of messages, whichever of the two
+    error envelopes the endpoint used (spec §A.4).
+    """
+
+    def __init__(self, message: str, *, errors: dict[str, list[str]] | None = None, **kw: Any):
+        self.errors: dict[str, list[str]] = errors or {}
+        super().__init__(message, **kw)
+
+
+class InvalidTokenError(OpenHumansAPIResponseError):
+    """The access token is missing, expired, revoked or unknown (401 from the project API)."""
+
+
+class NotFoundError(OpenHumansAPIResponseError):
+    """The resource does not exist (404)."""
+
+
+class ServerError(OpenHumansAPIResponseError):
+    """Open Humans failed (5xx)."""
+
+
+class OAuthError(OpenHumansAPIResponseError):
+    """The OAuth2 token endpoint refused the request; ``error`` is the OAuth2 error code."""
+
+    def __init__(
+        self, message: str, *, error: str = "", error_description: str = "", **kw: Any
+    ) -> None:
+        self.error = error
+        self.error_description = error_description
+        super().__init__(message, **kw)
+
+
+class InvalidGrantError(OAuthError):
+    """The code or refresh token is bad, used or revoked: the member must authorize again."""
