@@ -1,0 +1,471 @@
+"""``OpenHumansClient``: the project API (spec §2), with a member's or the master token."""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import IO, Any
+
+import httpx
+
+from openhumans.exceptions import (
+    InvalidArgumentError,
+    OpenHumansAPIResponseError,
+    redact_url,
+)
+
+from .http import (
+    DEFAULT_BASE_URL,
+    DEFAULT_TIMEOUT,
+    Requester,
+    join_url,
+    new_http_client,
+    parse_base_url,
+    same_origin,
+)
+from .results import DataFile, Member, UploadResult
+
+API = "api/direct-sharing/project/"
+PAGE_SIZE = 100  # spec §2.2: the server's default page; ceil(N/100) requests for N files.
+CHUNK_SIZE = 1024 * 1024
+SPOOL_MAX = 8 * 1024 * 1024  # bytes kept in memory before a spooled stream goes to disk
+
+Stream = bytes | bytearray | memoryview | IO[bytes] | IO[str]
+
+
+def _json(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise OpenHumansAPIResponseError(
+            "response is not JSON",
+            status_code=response.status_code,
+            body=response.text[:200],
+            url=response.request.url,
+        ) from err
+
+
+def _member_ids(value: object) -> list[str]:
+    # A str is refused: iterating it would send one "id" per character.
+    if not isinstance(value, list | tuple) or not value:
+        raise InvalidArgumentError("project_member_ids", "must be a non-empty list of strings")
+    if not all(isinstance(v, str) and v for v in value):
+        raise InvalidArgumentError("project_member_ids", "every id must be a non-empty string")
+    return list(value)
+
+
+def _optional_member_id(value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, str) or not value:
+        raise InvalidArgumentError("project_member_id", "must be a non-empty string")
+    return {"project_member_id": value}
+
+
+def _check_upload_args(filename: object, metadata: object, datatypes: object) -> None:
+    if not isinstance(filename, str) or not filename.strip():
+        raise InvalidArgumentError("filename", "must be a non-empty string")
+    # spec §2.6: used verbatim as the last segment of the storage key.
+    if "/" in filename or "\\" in filename or "\x00" in filename or filename in (".", ".."):
+        raise InvalidArgumentError("filename", "must be a plain file name without '/'")
+    # spec §4.3: the rules the server applies, checked before any request.
+    if not isinstance(metadata, Mapping):
+        raise InvalidArgumentError("metadata", "must be a dict")
+    if not isinstance(metadata.get("description"), str):
+        raise InvalidArgumentError("metadata", '"description" must be present and a string')
+    tags = metadata.get("tags")
+    if not isinstance(tags, list | tuple) or not all(isinstance(t, str) for t in tags):
+        raise InvalidArgumentError("metadata", '"tags" must be present and a list of strings')
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError) as err:
+        raise InvalidArgumentError("metadata", "must be JSON-serialisable") from err
+    if datatypes is not None and (
+        not isinstance(datatypes, list | tuple)
+        or not all(isinstance(d, str | int) and not isinstance(d, bool) for d in datatypes)
+    ):
+        raise InvalidArgumentError("datatypes", "must be a list of datatype ids or names")
+
+
+def _prepare_stream(stream: object) -> tuple[IO[bytes], int, IO[bytes] | None]:
+    """Return (binary file, size in bytes, temp file to close) without reading it into memory."""
+    if isinstance(stream, bytes | bytearray | memoryview):
+        data = bytes(stream)
+        if not data:
+            raise InvalidArgumentError("stream", "is empty")
+        return io.BytesIO(data), len(data), None
+    read = getattr(stream, "read", None)
+    if not callable(read):
+        raise InvalidArgumentError("stream", "must be bytes or a binary or text file object")
+    first = read(0)
+    if isinstance(first, str):
+        # Text: encode as UTF-8 into a spooled file so the byte length is known.
+        spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX)
+        while chunk := read(CHUNK_SIZE):
+            spool.write(chunk.encode("utf-8"))
+        size = spool.tell()
+        spool.seek(0)
+        if not size:
+            spool.close()
+            raise InvalidArgumentError("stream", "is empty")
+        return spool, size, spool
+    if not isinstance(first, bytes):
+        raise InvalidArgumentError("stream", "read() must return bytes or str")
+    binary: IO[bytes] = stream  # type: ignore[assignment]
+    try:
+        seekable = binary.seekable()
+    except (AttributeError, ValueError):
+        seekable = False
+    if seekable:
+        start = binary.tell()
+        size = binary.seek(0, io.SEEK_END) - start
+        binary.seek(start)
+        if size <= 0:
+            raise InvalidArgumentError("stream", "is empty")
+        return binary, size, None
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX)
+    while chunk := binary.read(CHUNK_SIZE):
+        spool.write(chunk)
+    size = spool.tell()
+    spool.seek(0)
+    if not size:
+        spool.close()
+        raise InvalidArgumentError("stream", "is empty")
+    return spool, size, spool
+
+
+def _body_chunks(source: IO[bytes], size: int) -> Iterator[bytes]:
+    """Yield exactly ``size`` bytes of ``source`` in chunks (constant memory)."""
+    remaining = size
+    while remaining > 0:
+        chunk = source.read(min(CHUNK_SIZE, remaining))
+        if not chunk:
+            raise InvalidArgumentError("stream", f"ended {remaining} bytes short of {size}")
+        remaining -= len(chunk)
+        yield chunk
+
+
+class OpenHumansClient:
+    """A client for the Open Humans project API, holding one token and one connection pool.
+
+    Use it as a context manager, or call :meth:`close`. Errors are those of
+    ``openhumans.exceptions``; bad arguments raise InvalidArgumentError before any request.
+    GETs are retried on connection errors, 429 and 5xx (up to ``max_retries`` times, with
+    exponential backoff and jitter); POSTs and the upload PUT never are.
+    """
+
+    def __init__(
+        self,
+        access_token: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not isinstance(access_token, str) or not access_token.strip() or " " in access_token:
+            raise InvalidArgumentError("access_token", "must be a non-empty string without spaces")
+        self._token = access_token
+        self.base_url = parse_base_url(base_url)
+        self._http = new_http_client(timeout, transport)
+        self._requester = Requester(self._http, max_retries=max_retries)
+
+    def __repr__(self) -> str:
+        return f"<OpenHumansClient {self.base_url}>"
+
+    # Retry tuning, exposed so tests and impatient callers can shrink the sleeps.
+    @property
+    def retry_backoff(self) -> float:
+        """Base of the exponential backoff between GET retries, in seconds."""
+        return self._requester.retry_backoff
+
+    @retry_backoff.setter
+    def retry_backoff(self, value: float) -> None:
+        self._requester.retry_backoff = value
+
+    @property
+    def retry_backoff_max(self) -> float:
+        """Upper bound of one backoff sleep, in seconds (also caps ``Retry-After``)."""
+        return self._requester.retry_backoff_max
+
+    @retry_backoff_max.setter
+    def retry_backoff_max(self, value: float) -> None:
+        self._requester.retry_backoff_max = value
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> OpenHumansClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def _get(self, url: httpx.URL, params: Mapping[str, Any] | None = None) -> Any:
+        return _json(self._requester.send("GET", url, params=params, headers=self._auth()))
+
+    def _post(self, path: str, body: Mapping[str, Any] | None) -> Any:
+        url = join_url(self.base_url, API + path)
+        if body is None:
+            # spec §2.5: an empty POST with no Content-Type is what a user token needs.
+            response = self._requester.send("POST", url, headers=self._auth())
+        else:
+            response = self._requester.send("POST", url, json=body, headers=self._auth())
+        return _json(response)
+
+    def _next_url(self, link: object, current: httpx.URL) -> httpx.URL | None:
+        """Resolve a ``next`` link; refuse one that leaves the base URL's origin."""
+        if not link:
+            return None
+        nxt = current.join(str(link))
+        if not same_origin(nxt, self.base_url):
+            # The link carries the token (spec §5.2): never send it to another origin. A
+            # silent stop would hand back a truncated list, so raise instead.
+            raise OpenHumansAPIResponseError(
+                "refused to follow a pagination link to another origin", url=nxt
+            )
+        return nxt
+
+    def _pages(
+        self, path: str, params: Mapping[str, Any], *, envelope: str, token_in_query: bool = False
+    ) -> Iterator[tuple[dict[str, Any], list[Any]]]:
+        url: httpx.URL | None = join_url(self.base_url, API + path)
+        query: Mapping[str, Any] | None = params
+        seen: set[str] = set()
+        while url is not None:
+            key = str(url.copy_merge_params(query or {}))
+            if key in seen:  # a server looping its links must not loop us
+                return
+            seen.add(key)
+            if token_in_query:
+                # spec §A.2: project/members/ needs ?access_token=; a header-only token is a 500.
+                response = self._requester.send(
+                    "GET", url, params=query, report_url=redact_url(url)
+                )
+                body = _json(response)
+            else:
+                body = self._get(url, query)
+            if not isinstance(body, dict) or not isinstance(body.get(envelope, []), list):
+                raise OpenHumansAPIResponseError(
+                    f"malformed page: no '{envelope}' list", url=url, body=None
+                )
+            yield body, body.get(envelope) or []
+            # `next` already carries every query parameter (spec §2.2).
+            url, query = self._next_url(body.get("next"), url.copy_merge_params(query or {})), None
+
+    # -- member-token (and master-token) calls ---------------------------------------------
+
+    def project(self) -> dict[str, Any]:
+        """Return the project's description (spec §2.1); raises the errors of the client."""
+        body = self._get(join_url(self.base_url, API))
+        if not isinstance(body, dict):
+            raise OpenHumansAPIResponseError("malformed project response")
+        return body
+
+    def exchange_member(self, *, project_member_id: str | None = None) -> Member:
+        """Return the member and their first page of files, in one request (spec §2.2).
+
+        ``Member.file_count`` is the total; use :meth:`list_files` for every file. A master
+        token needs ``project_member_id``. Raises the errors of the client.
+        """
+        params = {"limit": PAGE_SIZE, **_optional_member_id(project_member_id)}
+        body = self._get(join_url(self.base_url, API + "exchange-member/"), params)
+        return Member.from_json(body)
+
+    def iter_files(self, *, project_member_id: str | None = None) -> Iterator[DataFile]:
+        """Yield every file of the member once, following ``next`` links on the same origin.
+
+        ceil(N/100) requests for N files (at least one). Raises the errors of the client, and
+        OpenHumansAPIResponseError if a ``next`` link points at another origin.
+        """
+        params = {"limit": PAGE_SIZE, **_optional_member_id(project_member_id)}
+        seen: set[int] = set()
+        for _body, items in self._pages("exchange-member/", params, envelope="data"):
+            for item in items:
+                datafile = DataFile.from_json(item)
+                # The old library listed pages twice past 100 files; never yield one twice.
+                if datafile.id not in seen:
+                    seen.add(datafile.id)
+                    yield datafile
+
+    def list_files(self, *, project_member_id: str | None = None) -> list[DataFile]:
+        """Return every file of the member (see :meth:`iter_files`)."""
+        return list(self.iter_files(project_member_id=project_member_id))
+
+    def upload(
+        self,
+        stream: Stream,
+        filename: str,
+        metadata: Mapping[str, Any],
+        *,
+        datatypes: Sequence[str | int] | None = None,
+        project_member_id: str | None = None,
+    ) -> UploadResult:
+        """Upload a file in three requests: direct -> PUT -> complete (spec §2.6).
+
+        ``stream`` is bytes, or a binary or text file object (text is encoded as UTF-8); it is
+        streamed with a Content-Length, in constant memory. Raises InvalidArgumentError for
+        bad input (before any request); BadRequestError and the other response errors for a
+        refused step; complete is never called after a failed PUT.
+        """
+        _check_upload_args(filename, metadata, datatypes)
+        member = _optional_member_id(project_member_id)
+        source, size, to_close = _prepare_stream(stream)
+        try:
+            body: dict[str, Any] = {
+                **member,
+                "filename": filename,
+                # spec §A.4/§2.6: metadata and datatypes are JSON *strings*, even in JSON.
+                "metadata": json.dumps(metadata),
+            }
+            if datatypes is not None:
+                body["datatypes"] = json.dumps(list(datatypes))
+            direct = self._post("files/upload/direct/", body)
+            try:
+                file_id, put_url = int(direct["id"]), httpx.URL(str(direct["url"]))
+            except (KeyError, TypeError, ValueError, httpx.InvalidURL) as err:
+                raise OpenHumansAPIResponseError("malformed upload/direct response") from err
+            if put_url.scheme not in ("http", "https"):
+                raise OpenHumansAPIResponseError("upload URL is not http(s)")
+            # The presigned URL is a credential: report it without its query.
+            self._requester.send(
+                "PUT",
+                put_url,
+                # No Authorization (it goes to S3) and no Content-Type (spec §2.6 step 2: the
+                # signature covers an empty one). An explicit Content-Length keeps httpx from
+                # chunking; the generator keeps memory constant.
+                content=_body_chunks(source, size),
+                headers={"Content-Length": str(size)},
+                report_url=put_url.copy_with(query=None),
+            )
+            done = self._post("files/upload/complete/", {**member, "file_id": file_id})
+        finally:
+            if to_close is not None:
+                to_close.close()
+        stored = done.get("size") if isinstance(done, dict) else None
+        return UploadResult(
+            id=file_id, size=int(stored) if isinstance(stored, int) else size, basename=filename
+        )
+
+    def delete_files(
+        self,
+        *,
+        file_id: int | None = None,
+        file_basename: str | None = None,
+        all_files: bool = False,
+        project_member_id: str | None = None,
+    ) -> list[int]:
+        """Delete files by id, by basename, or all of them; return the ids deleted (spec §2.8).
+
+        An unknown id deletes nothing and returns ``[]``. Raises InvalidArgumentError unless
+        exactly one selector is given, and the errors of the client.
+        """
+        chosen = [file_id is not None, file_basename is not None, all_files is True]
+        if sum(chosen) != 1:
+            raise InvalidArgumentError(
+                "file_id", "give exactly one of file_id, file_basename or all_files=True"
+            )
+        body: dict[str, Any] = _optional_member_id(project_member_id)
+        if file_id is not None:
+            if not isinstance(file_id, int) or isinstance(file_id, bool):
+                raise InvalidArgumentError("file_id", "must be an integer")
+            body["file_id"] = file_id
+        elif file_basename is not None:
+            if not isinstance(file_basename, str) or not file_basename:
+                raise InvalidArgumentError("file_basename", "must be a non-empty string")
+            body["file_basename"] = file_basename
+        else:
+            body["all_files"] = True
+        result = self._post("files/delete/", body)
+        ids = result.get("ids") if isinstance(result, dict) else None
+        if not isinstance(ids, list):
+            raise OpenHumansAPIResponseError("malformed delete response")
+        return [int(i) for i in ids]
+
+    def message(
+        self,
+        subject: str,
+        message: str,
+        *,
+        project_member_ids: Sequence[str] | None = None,
+        all_members: bool = False,
+    ) -> None:
+        """Email members through Open Humans, in one request (spec §2.4).
+
+        With a user token give neither ``project_member_ids`` nor ``all_members`` (the member
+        is the token's owner). With the master token give exactly one; both are refused here,
+        neither is refused by the server (BadRequestError). Ids travel as a JSON array
+        (spec §2.4: repeated form keys reach only the last id). Raises InvalidArgumentError
+        and the errors of the client.
+        """
+        if not isinstance(subject, str):
+            raise InvalidArgumentError("subject", "must be a string")
+        if not isinstance(message, str) or not message:
+            raise InvalidArgumentError("message", "must be a non-empty string")
+        if not isinstance(all_members, bool):
+            raise InvalidArgumentError("all_members", "must be a bool")
+        body: dict[str, Any] = {"subject": subject, "message": message}
+        if project_member_ids is not None:
+            if all_members:
+                raise InvalidArgumentError(
+                    "all_members", "give either all_members=True or project_member_ids, not both"
+                )
+            body["project_member_ids"] = _member_ids(project_member_ids)
+        elif all_members:
+            body["all_members"] = True
+        self._post("message/", body)
+
+    def remove_members(self, project_member_ids: Sequence[str] | None = None) -> None:
+        """Deauthorize members (spec §2.5); their tokens die, the webhook fires.
+
+        With a user token pass nothing (removes the token's owner, empty POST); with the
+        master token pass the ids (a JSON array). Raises InvalidArgumentError and the errors
+        of the client; a 500 here may still have removed the members (spec §2.5).
+        """
+        body = None
+        if project_member_ids is not None:
+            body = {"project_member_ids": _member_ids(project_member_ids)}
+        self._post("remove-members/", body)
+
+    # -- master-token calls ----------------------------------------------------------------
+
+    def iter_members(self) -> Iterator[Member]:
+        """Yield every active member with all their files (master token; spec §2.3).
+
+        A member whose ``file_count`` exceeds the files included gets their full listing
+        through exchange-member. Raises the errors of the client.
+        """
+        params = {"access_token": self._token, "limit": PAGE_SIZE}
+        seen: set[str] = set()
+        for _body, items in self._pages(
+            "members/", params, envelope="results", token_in_query=True
+        ):
+            for item in items:
+                member = Member.from_json(item)
+                # No ORDER BY on the server (spec §2.3): pages may repeat a member.
+                if member.project_member_id in seen:
+                    continue
+                seen.add(member.project_member_id)
+                if member.file_count > len(member.files):
+                    # The item's exchange_member link is built from the server's configured
+                    # domain, not the request's, with the token pasted unencoded (spec §2.3);
+                    # the same request built under base_url is equivalent and always allowed.
+                    files = tuple(self.iter_files(project_member_id=member.project_member_id))
+                    member = Member.from_json(item, files=files, file_count=len(files))
+                yield member

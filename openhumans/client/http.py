@@ -1,0 +1,236 @@
+"""HTTP plumbing shared by the client and the OAuth2 functions.
+
+URL joining under a base URL that may carry a path prefix, the one function that maps an
+error response to an exception class, bounded retries for GETs, and token redaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from openhumans import __version__
+from openhumans.exceptions import (
+    BadRequestError,
+    InvalidArgumentError,
+    InvalidGrantError,
+    InvalidTokenError,
+    NotFoundError,
+    OAuthError,
+    OpenHumansAPIResponseError,
+    OpenHumansConnectionError,
+    ServerError,
+    redact_url,
+)
+
+DEFAULT_BASE_URL = "https://www.openhumans.org"
+DEFAULT_TIMEOUT = 30.0
+USER_AGENT = f"django-open-humans/{__version__}"
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class _RedactTokensFilter(logging.Filter):
+    """Redact token-like query values in httpx's own request log lines (spec §5.2)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(
+                redact_url(a) if isinstance(a, httpx.URL | str) else a for a in record.args
+            )
+        return True
+
+
+def _install_log_filter() -> None:
+    # httpx logs every request URL at INFO level; pagination links carry the token.
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _RedactTokensFilter) for f in logger.filters):
+        logger.addFilter(_RedactTokensFilter())
+
+
+_install_log_filter()
+
+
+def parse_base_url(base_url: str) -> httpx.URL:
+    """Return ``base_url`` as an ``httpx.URL``; raise InvalidArgumentError unless http(s)."""
+    if not isinstance(base_url, str) or not base_url:
+        raise InvalidArgumentError("base_url", "must be a non-empty string")
+    try:
+        url = httpx.URL(base_url)
+    except httpx.InvalidURL as err:
+        raise InvalidArgumentError("base_url", "is not a valid URL") from err
+    if url.scheme not in _DEFAULT_PORTS or not url.host:
+        raise InvalidArgumentError("base_url", "must be an absolute http(s) URL")
+    if url.query or url.fragment:
+        raise InvalidArgumentError("base_url", "must not carry a query or fragment")
+    return url
+
+
+def join_url(base: httpx.URL, path: str) -> httpx.URL:
+    """Join ``path`` (relative, with a trailing slash) under ``base``, keeping its path prefix."""
+    prefix = base.path.rstrip("/")
+    return base.copy_with(path=f"{prefix}/{path.lstrip('/')}")
+
+
+def origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """Return (scheme, host, port) with the default port filled in."""
+    return (url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme))
+
+
+def same_origin(url: httpx.URL, base: httpx.URL) -> bool:
+    """Whether ``url`` has the scheme, host and port of ``base``."""
+    return origin(url) == origin(base)
+
+
+def new_http_client(timeout: float, transport: httpx.BaseTransport | None) -> httpx.Client:
+    """Return the pooled httpx client every call goes through (no redirects followed)."""
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
+        raise InvalidArgumentError("timeout", "must be a positive number of seconds")
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout),
+        transport=transport,
+        headers={"User-Agent": USER_AGENT},
+        # spec §A.4: a redirect from the API turns POST into GET; never follow one.
+        follow_redirects=False,
+    )
+
+
+def parse_body(response: httpx.Response) -> Any:
+    """Return the JSON body, or the text when it is not JSON (error bodies may be HTML)."""
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return response.text
+
+
+def normalise_errors(body: Any) -> dict[str, list[str]]:
+    """Turn either 400 envelope of spec §A.4 into one ``{field: [message, ...]}`` map."""
+    if isinstance(body, Mapping) and isinstance(body.get("errors"), Mapping):
+        body = body["errors"]
+    if not isinstance(body, Mapping):
+        return {"__all__": [str(body)]} if body else {}
+    errors: dict[str, list[str]] = {}
+    for field, value in body.items():
+        if isinstance(value, list | tuple):
+            errors[str(field)] = [v if isinstance(v, str) else json.dumps(v) for v in value]
+        elif isinstance(value, str):
+            errors[str(field)] = [value]
+        else:
+            errors[str(field)] = [json.dumps(value)]
+    return errors
+
+
+def _summary(errors: Mapping[str, list[str]]) -> str:
+    return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items())
+
+
+def error_for(
+    response: httpx.Response, *, oauth: bool = False, url: object = None
+) -> OpenHumansAPIResponseError:
+    """Map an error response to the exception class a caller handles (the only such map).
+
+    ``oauth`` marks the token endpoint (spec §1.3); ``url`` overrides the URL reported.
+    """
+    status = response.status_code
+    body = parse_body(response)
+    where = url if url is not None else response.request.url
+    kw: dict[str, Any] = {"status_code": status, "body": body, "url": where}
+    detail = body.get("detail") if isinstance(body, Mapping) else None
+    if oauth and isinstance(body, Mapping) and isinstance(body.get("error"), str):
+        error, description = body["error"], str(body.get("error_description") or "")
+        message = f"OAuth2 error {error}" + (f": {description}" if description else "")
+        # spec §1.3: invalid_grant is 400 today and was 401 in 2018.
+        cls = InvalidGrantError if error == "invalid_grant" and status in (400, 401) else OAuthError
+        return cls(message, error=error, error_description=description, **kw)
+    if status >= 500:
+        return ServerError("Open Humans server error", **kw)
+    if status == 400 and not oauth:
+        errors = normalise_errors(body)
+        return BadRequestError(f"bad request: {_summary(errors)}", errors=errors, **kw)
+    if status == 401 and not oauth and "/api/" in httpx.URL(str(where)).path:
+        return InvalidTokenError(f"token refused: {detail or 'unauthorized'}", **kw)
+    if status == 404:
+        return NotFoundError("not found", **kw)
+    if oauth and 400 <= status < 500:
+        return OAuthError(f"OAuth2 error (status {status})", **kw)
+    if 300 <= status < 400:
+        return OpenHumansAPIResponseError("unexpected redirect (not followed)", **kw)
+    return OpenHumansAPIResponseError(detail if isinstance(detail, str) else "request failed", **kw)
+
+
+def connection_error(err: httpx.HTTPError, url: object) -> OpenHumansConnectionError:
+    """Wrap a transport failure or timeout; the message carries no token."""
+    kind = "timed out" if isinstance(err, httpx.TimeoutException) else "could not connect"
+    return OpenHumansConnectionError(
+        f"Open Humans {kind}: {type(err).__name__}: {redact_url(err)}", url=url
+    )
+
+
+class Requester:
+    """Sends requests through one pooled client; retries GETs only, with backoff and jitter."""
+
+    #: Base of the exponential backoff, in seconds (attempt n waits up to base * 2**n).
+    retry_backoff: float = 0.5
+    #: Upper bound of a single backoff sleep, in seconds.
+    retry_backoff_max: float = 8.0
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        max_retries: int,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
+            raise InvalidArgumentError("max_retries", "must be an integer >= 0")
+        self.http = http
+        self.max_retries = max_retries
+        self.sleep = sleep
+
+    def _delay(self, attempt: int, response: httpx.Response | None) -> float:
+        delay = random.uniform(0, min(self.retry_backoff_max, self.retry_backoff * 2**attempt))
+        retry_after = response.headers.get("Retry-After") if response is not None else None
+        if retry_after and retry_after.isdigit():
+            delay = max(delay, min(float(retry_after), self.retry_backoff_max))
+        return delay
+
+    def send(
+        self,
+        method: str,
+        url: httpx.URL,
+        *,
+        oauth: bool = False,
+        report_url: object = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send one request; return a 2xx response or raise the mapped error.
+
+        Raises OpenHumansConnectionError on transport failures, the class chosen by
+        :func:`error_for` on error statuses. Only GETs are retried.
+        """
+        attempts = 1 + (self.max_retries if method == "GET" else 0)
+        shown = report_url if report_url is not None else url
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                response = self.http.request(method, url, **kwargs)
+            except httpx.TransportError as err:
+                if last:
+                    raise connection_error(err, shown) from err
+                self.sleep(self._delay(attempt, None))
+                continue
+            if response.is_success:
+                return response
+            if not last and response.status_code in RETRY_STATUSES:
+                response.close()
+                self.sleep(self._delay(attempt, response))
+                continue
+            raise error_for(response, oauth=oauth, url=shown)
+        raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,163 @@
+"""OAuth2 against Open Humans: the authorize URL, the token endpoint, PKCE (RFC 7636)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from collections.abc import Iterable
+from urllib.parse import urlencode
+
+import httpx
+
+from openhumans.exceptions import InvalidArgumentError
+
+from .http import (
+    DEFAULT_BASE_URL,
+    DEFAULT_TIMEOUT,
+    Requester,
+    join_url,
+    new_http_client,
+    parse_base_url,
+    parse_body,
+)
+from .results import TokenSet
+
+# spec §1.1: Open Humans' own view; the stock /oauth2/authorize/ creates no membership.
+AUTHORIZE_PATH = "direct-sharing/projects/oauth2/authorize/"
+TOKEN_PATH = "oauth2/token/"
+
+_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+
+
+def _require_str(argument: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidArgumentError(argument, "must be a non-empty string")
+    return value
+
+
+def make_code_verifier() -> str:
+    """Return a fresh PKCE code verifier (86 URL-safe characters, RFC 7636 §4.1)."""
+    return secrets.token_urlsafe(64)
+
+
+def code_challenge_s256(verifier: str) -> str:
+    """Return the S256 code challenge of ``verifier``; raise InvalidArgumentError if malformed."""
+    if not isinstance(verifier, str) or not _VERIFIER.match(verifier):
+        raise InvalidArgumentError("verifier", "must be 43-128 characters of [A-Za-z0-9-._~]")
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def authorize_url(
+    client_id: str,
+    redirect_uri: str,
+    *,
+    state: str,
+    code_challenge: str | None = None,
+    scope: str | Iterable[str] | None = None,
+    base_url: str = DEFAULT_BASE_URL,
+) -> str:
+    """Return the URL to send the member's browser to (spec §1.1); raise InvalidArgumentError."""
+    params = {
+        "client_id": _require_str("client_id", client_id),
+        "response_type": "code",
+        "redirect_uri": _require_str("redirect_uri", redirect_uri),
+        "state": _require_str("state", state),
+    }
+    if scope is not None:
+        scopes = scope.split() if isinstance(scope, str) else list(scope)
+        if not scopes or not all(isinstance(s, str) and s for s in scopes):
+            raise InvalidArgumentError("scope", "must be a non-empty list of scope names")
+        params["scope"] = " ".join(scopes)
+    if code_challenge is not None:
+        params["code_challenge"] = _require_str("code_challenge", code_challenge)
+        params["code_challenge_method"] = "S256"
+    url = join_url(parse_base_url(base_url), AUTHORIZE_PATH)
+    return f"{url}?{urlencode(params)}"
+
+
+def _token_request(
+    data: dict[str, str],
+    *,
+    client_id: str,
+    client_secret: str,
+    base_url: str,
+    timeout: float,
+    transport: httpx.BaseTransport | None,
+) -> TokenSet:
+    auth = (_require_str("client_id", client_id), _require_str("client_secret", client_secret))
+    url = join_url(parse_base_url(base_url), TOKEN_PATH)
+    with new_http_client(timeout, transport) as http:
+        # POST: never retried (a code is single use and a refresh token rotates, spec §1.4).
+        response = Requester(http, max_retries=0).send(
+            # spec §1.2: form body (JSON is not parsed) and HTTP Basic client auth.
+            "POST",
+            url,
+            oauth=True,
+            data=data,
+            auth=auth,
+        )
+        return TokenSet.from_response(parse_body(response))
+
+
+def exchange_code(
+    *,
+    code: str,
+    client_id: str,
+    client_secret: str,
+    redirect_uri: str,
+    code_verifier: str | None = None,
+    base_url: str = DEFAULT_BASE_URL,
+    timeout: float = DEFAULT_TIMEOUT,
+    transport: httpx.BaseTransport | None = None,
+) -> TokenSet:
+    """Exchange an authorization code for tokens (spec §1.2).
+
+    Raises InvalidGrantError (bad/used code, wrong verifier), OAuthError, ServerError,
+    OpenHumansConnectionError, InvalidArgumentError.
+    """
+    data = {
+        "grant_type": "authorization_code",
+        "code": _require_str("code", code),
+        "redirect_uri": _require_str("redirect_uri", redirect_uri),
+    }
+    if code_verifier is not None:
+        data["code_verifier"] = _require_str("code_verifier", code_verifier)
+    return _token_request(
+        data,
+        client_id=client_id,
+        client_secret=client_secret,
+        base_url=base_url,
+        timeout=timeout,
+        transport=transport,
+    )
+
+
+def refresh(
+    *,
+    refresh_token: str,
+    client_id: str,
+    client_secret: str,
+    base_url: str = DEFAULT_BASE_URL,
+    timeout: float = DEFAULT_TIMEOUT,
+    transport: httpx.BaseTransport | None = None,
+) -> TokenSet:
+    """Trade a refresh token for a new pair; the old access token dies at once (spec §1.4).
+
+    Raises InvalidGrantError (refresh token unknown, revoked or rotated), OAuthError,
+    ServerError, OpenHumansConnectionError, InvalidArgumentError.
+    """
+    data = {
+        "grant_type": "refresh_token",
+        "refresh_token": _require_str("refresh_token", refresh_token),
+    }
+    return _token_request(
+        data,
+        client_id=client_id,
+        client_secret=client_secret,
+        base_url=base_url,
+        timeout=timeout,
+        transport=transport,
+    )
