@@ -1,0 +1,75 @@
+"""Admin for members: tokens are never shown; actions refresh tokens and deauthorize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from .exceptions import OpenHumansError
+from .models import OpenHumansMember, PendingDeauthNotice
+
+TOKEN_FIELDS = ("access_token", "refresh_token")
+
+
+@admin.register(OpenHumansMember)
+class OpenHumansMemberAdmin(admin.ModelAdmin):
+    """Members, without their tokens."""
+
+    list_display = ("oh_id", "user", "token_expires", "oh_deauth", "public", "updated")
+    list_filter = ("oh_deauth", "public")
+    exclude = TOKEN_FIELDS
+    readonly_fields = ("oh_id", "token_expires", "created", "updated")
+    raw_id_fields = ("user",)
+    actions = ("refresh_tokens", "deauthorize")
+
+    def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        return ("oh_id", f"user__{get_user_model().USERNAME_FIELD}")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # oh_id is the primary key: editable only when adding.
+        return ("token_expires", "created", "updated") if obj is None else self.readonly_fields
+
+    def _each(self, request: HttpRequest, queryset: QuerySet[Any], verb: str, method: str) -> None:
+        done = 0
+        for member in queryset:
+            try:
+                getattr(member, method)()
+            except OpenHumansError as err:
+                self.message_user(
+                    request, f"{member}: could not {verb}: {err}", level=messages.ERROR
+                )
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"{verb.capitalize()}: {done} member(s).")
+
+    @admin.action(description="Refresh tokens of the selected members")
+    def refresh_tokens(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._each(request, queryset, "refresh tokens", "refresh_tokens")
+
+    @admin.action(description="Deauthorize the selected members on Open Humans")
+    def deauthorize(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._each(request, queryset, "deauthorize", "deauth")
+
+
+@admin.register(PendingDeauthNotice)
+class PendingDeauthNoticeAdmin(admin.ModelAdmin):
+    """Deauthorization notices still owed to Open Humans, without their tokens."""
+
+    list_display = ("project_member_id", "created", "attempts", "last_attempt", "last_error")
+    search_fields = ("project_member_id",)
+    exclude = (*TOKEN_FIELDS, "token_expires")
+    readonly_fields = ("project_member_id", "created", "attempts", "last_attempt", "last_error")
+    actions = ("retry",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Send the selected notices now")
+    def retry(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        sent = sum(1 for notice in queryset if notice.send())
+        self.message_user(request, f"Sent {sent} of {len(queryset)} notice(s).")

@@ -1,0 +1,21 @@
+"""The app configuration: registers the system checks and the model signal receivers."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class OpenHumansConfig(AppConfig):
+    """django-open-humans."""
+
+    name = "openhumans"
+    verbose_name = "Open Humans"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.core import checks
+
+        from . import checks as oh_checks
+        from . import receivers  # noqa: F401  (connects the post_delete receiver)
+
+        checks.register(oh_checks.check_settings, checks.Tags.compatibility)

@@ -1,0 +1,69 @@
+"""System checks: ``manage.py check`` says which OPENHUMANS_* setting is missing or wrong.
+
+openhumans.E001  a required setting is missing
+openhumans.E002  a base URL setting is not an absolute http(s) URL
+openhumans.W001  no OPENHUMANS_WEBHOOK_SECRET while DEBUG is off
+openhumans.W002  OpenHumansBackend is not in AUTHENTICATION_BACKENDS
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning
+
+from .conf import DEFAULTS, REQUIRED
+
+BACKEND_PATH = "openhumans.backends.OpenHumansBackend"
+
+
+def _is_base_url(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in {"http", "https"} and bool(parts.netloc) and not parts.query
+
+
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Report missing or malformed OPENHUMANS_* settings."""
+    messages: list[CheckMessage] = []
+    for name in REQUIRED:
+        if not getattr(settings, name, None):
+            messages.append(
+                Error(
+                    f"The {name} setting is required by django-open-humans.",
+                    hint=f"Set {name} in your settings (see the Configuration Details docs).",
+                    id="openhumans.E001",
+                )
+            )
+    for name in ("OPENHUMANS_APP_BASE_URL", "OPENHUMANS_OH_BASE_URL"):
+        value = getattr(settings, name, DEFAULTS[name])
+        if value and not _is_base_url(value):
+            messages.append(
+                Error(
+                    f"{name} must be an absolute http(s) URL such as "
+                    f"'https://example.org', not {value!r}.",
+                    id="openhumans.E002",
+                )
+            )
+    if not settings.DEBUG and not getattr(settings, "OPENHUMANS_WEBHOOK_SECRET", None):
+        messages.append(
+            Warning(
+                "OPENHUMANS_WEBHOOK_SECRET is not set: anyone can call the deauth webhook.",
+                hint="Set a webhook secret on your Open Humans project page and in "
+                "OPENHUMANS_WEBHOOK_SECRET.",
+                id="openhumans.W001",
+            )
+        )
+    if BACKEND_PATH not in settings.AUTHENTICATION_BACKENDS:
+        messages.append(
+            Warning(
+                f"{BACKEND_PATH} is not in AUTHENTICATION_BACKENDS.",
+                hint="Add it so logins through Open Humans are attributed to it; until then "
+                "members are logged in with your first configured backend.",
+                id="openhumans.W002",
+            )
+        )
+    return messages

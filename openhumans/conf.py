@@ -1,0 +1,58 @@
+"""Every OPENHUMANS_* setting with its default, read from django.conf.settings at each use.
+
+Nothing here is cached, so ``override_settings`` (and pytest-django's ``settings``) just work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from .exceptions import OpenHumansConfigurationError
+
+__all__ = ["DEFAULTS", "REQUIRED", "get_setting", "redirect_uri"]
+
+#: The documented settings first (docs §4.1), then ours. ``None`` means "not set".
+DEFAULTS: dict[str, Any] = {
+    "OPENHUMANS_APP_BASE_URL": None,
+    "OPENHUMANS_CLIENT_ID": None,
+    "OPENHUMANS_CLIENT_SECRET": None,
+    "OPENHUMANS_OH_BASE_URL": "https://www.openhumans.org",
+    "OPENHUMANS_LOGIN_REDIRECT_URL": "/",
+    "OPENHUMANS_LOGOUT_REDIRECT_URL": "/",
+    "OPENHUMANS_DEAUTH_ON_DELETE": True,
+    "OPENHUMANS_DELETE_ON_ERASURE": True,
+    "OPENHUMANS_DELETE_ON_DEAUTH": False,
+    "OPENHUMANS_WEBHOOK_SECRET": None,
+    # Ours: PKCE S256 on the login (spec §1.1 supports it; turn off only for odd servers).
+    "OPENHUMANS_USE_PKCE": True,
+    # Seconds before a request to Open Humans gives up.
+    "OPENHUMANS_TIMEOUT": 30.0,
+    # Seconds a login attempt (its state) stays valid; codes live 30 min (spec §1.1).
+    "OPENHUMANS_STATE_MAX_AGE": 3600,
+}
+
+#: Settings without which the app cannot talk to Open Humans (docs §4.1.1-4.1.3).
+REQUIRED = ("OPENHUMANS_APP_BASE_URL", "OPENHUMANS_CLIENT_ID", "OPENHUMANS_CLIENT_SECRET")
+
+
+def get_setting(name: str) -> Any:
+    """Return setting ``name`` (or its default); raise OpenHumansConfigurationError if required."""
+    if name not in DEFAULTS:
+        raise KeyError(f"{name} is not an OPENHUMANS_* setting this app knows")
+    value = getattr(settings, name, DEFAULTS[name])
+    if name in REQUIRED and not value:
+        raise OpenHumansConfigurationError(
+            f"The {name} setting is required by django-open-humans and is not set."
+        )
+    return value
+
+
+def redirect_uri() -> str:
+    """Return the OAuth2 redirect URI, exactly ``<OPENHUMANS_APP_BASE_URL>/openhumans/complete``.
+
+    Existing projects registered this exact URL on Open Humans (docs §2.3), so it does not
+    follow where the URLconf is mounted.
+    """
+    return str(get_setting("OPENHUMANS_APP_BASE_URL")).rstrip("/") + "/openhumans/complete"

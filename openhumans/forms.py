@@ -1,0 +1,52 @@
+"""Forms validating what the app's views accept from a browser."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+
+_FILE_ID = re.compile(r"^[0-9]{1,18}$")
+
+
+class DeleteFileForm(forms.Form):
+    """A file to delete: ``file_id`` (digits) or ``file_basename``, exactly one."""
+
+    file_id = forms.CharField(required=False, max_length=18)
+    file_basename = forms.CharField(required=False, max_length=255)
+
+    def clean_file_id(self) -> int | None:
+        value = self.cleaned_data.get("file_id") or ""
+        if not value:
+            return None
+        if not _FILE_ID.match(value):
+            raise forms.ValidationError("file_id must be a whole number.")
+        return int(value)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if (data.get("file_id") is None) == (not data.get("file_basename")):
+            raise forms.ValidationError("Give exactly one of file_id or file_basename.")
+        return data
+
+
+class UploadForm(forms.Form):
+    """A file to upload to Open Humans with the metadata Open Humans requires (spec §4.3)."""
+
+    data_file = forms.FileField(label="File")
+    description = forms.CharField(max_length=100, required=True)
+    tags = forms.CharField(
+        max_length=500, required=False, help_text="Separated by commas or spaces."
+    )
+
+    def clean_tags(self) -> list[str]:
+        raw = self.cleaned_data.get("tags") or ""
+        return [tag for tag in re.split(r"[,\s]+", raw) if tag]
+
+    def metadata(self) -> dict[str, Any]:
+        """Return the Open Humans metadata for the cleaned form."""
+        return {
+            "description": self.cleaned_data["description"],
+            "tags": self.cleaned_data["tags"],
+        }

@@ -1,0 +1,58 @@
+"""Deauth on delete (OPENHUMANS_DEAUTH_ON_DELETE): tell Open Humans after the delete commits.
+
+The notice is recorded in the deleting transaction and sent by ``transaction.on_commit``, so
+no network call ever runs inside the delete, an outage never blocks it, and a failed notice
+stays in the database for ``manage.py openhumans_retry_deauth``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from django.db import transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+
+from .conf import get_setting
+from .models import OpenHumansMember, PendingDeauthNotice
+
+logger = logging.getLogger(__name__)
+
+_suppressed: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "openhumans_deauth_notice_suppressed", default=False
+)
+
+
+@contextlib.contextmanager
+def no_deauth_notice() -> Iterator[None]:
+    """Within this block, deleting members sends Open Humans nothing (they already left)."""
+    token = _suppressed.set(True)
+    try:
+        yield
+    finally:
+        _suppressed.reset(token)
+
+
+def send_notice(notice_id: int) -> None:
+    """Send one pending notice if it still exists; failures stay queued."""
+    notice = PendingDeauthNotice.objects.filter(pk=notice_id).first()
+    if notice is not None:
+        notice.send()
+
+
+@receiver(post_delete, sender=OpenHumansMember, dispatch_uid="openhumans_deauth_on_delete")
+def deauth_on_delete(sender: Any, instance: OpenHumansMember, using: str, **kwargs: Any) -> None:
+    """Queue a remove-members notice for a deleted member and send it after commit."""
+    if _suppressed.get() or instance.oh_deauth or not get_setting("OPENHUMANS_DEAUTH_ON_DELETE"):
+        return
+    notice = PendingDeauthNotice.objects.using(using).create(
+        project_member_id=instance.oh_id,
+        access_token=instance.access_token,
+        refresh_token=instance.refresh_token,
+        token_expires=instance.token_expires,
+    )
+    transaction.on_commit(lambda: send_notice(notice.pk), using=using, robust=True)
