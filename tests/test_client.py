@@ -32,6 +32,7 @@ from openhumans.client import (
     make_code_verifier,
     refresh,
 )
+from openhumans.client.http import Requester
 from openhumans.exceptions import (
     BadRequestError,
     InvalidArgumentError,
@@ -371,16 +372,26 @@ def test_timeout_is_a_connection_error_saying_so():
     assert len(server.requests) == 1
 
 
-def test_retry_backoff_sleeps_grow_and_stay_bounded():
+def test_retry_backoff_sleeps_are_jittered_and_bounded():
     sleeps: list[float] = []
     server = Server().on("GET", API, resp(503, {}))
-    client = make_client(server, max_retries=4)
-    client.retry_backoff, client.retry_backoff_max = 1.0, 3.0
-    client._requester.sleep = sleeps.append  # record instead of sleeping
+    http = httpx.Client(transport=httpx.MockTransport(server))
+    requester = Requester(http, max_retries=4, sleep=sleeps.append)
+    requester.retry_backoff, requester.retry_backoff_max = 1.0, 3.0
     with pytest.raises(ServerError):
-        client.project()
-    assert len(sleeps) == 4
+        requester.send("GET", httpx.URL(f"{BASE}{API}"))
+    assert len(sleeps) == 4 and len(server.requests) == 5
     assert all(0 <= s <= 3.0 for s in sleeps)
+
+
+def test_retry_after_is_honoured_within_the_bound():
+    sleeps: list[float] = []
+    server = Server().on("GET", API, flaky([resp(429, {}, **{"Retry-After": "2"}), resp(200, {})]))
+    requester = Requester(
+        httpx.Client(transport=httpx.MockTransport(server)), max_retries=1, sleep=sleeps.append
+    )
+    requester.send("GET", httpx.URL(f"{BASE}{API}"))
+    assert sleeps == [2.0]
 
 
 # -- spec §2.3: members (master token) ---------------------------------------------------------

@@ -202,6 +202,7 @@ class OpenHumansClient:
         self._http.close()
 
     def __enter__(self) -> OpenHumansClient:
+        """Return the client; the pool is closed on exit."""
         return self
 
     def __exit__(
@@ -210,6 +211,7 @@ class OpenHumansClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        """Close the connection pool."""
         self.close()
 
     # -- plumbing --------------------------------------------------------------------------

@@ -34,7 +34,6 @@ DEFAULT_TIMEOUT = 30.0
 USER_AGENT = f"django-open-humans/{__version__}"
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class _RedactTokensFilter(logging.Filter):
@@ -228,7 +227,7 @@ class Requester:
                 continue
             if response.is_success:
                 return response
-            if not last and response.status_code in RETRY_STATUSES:
+            if not last and (response.status_code == 429 or response.status_code >= 500):
                 response.close()
                 self.sleep(self._delay(attempt, response))
                 continue

@@ -91,9 +91,10 @@ class Member:
                 count = obj.get("file_count", obj.get("count"))
                 file_count = int(count) if count is not None else len(files)
             raw = dict(obj)
-            if "exchange_member" in raw:
-                # spec §2.3: the link embeds the master token; never keep it around.
-                raw["exchange_member"] = redact_url(raw["exchange_member"])
+            for link in ("exchange_member", "next", "previous"):
+                if isinstance(raw.get(link), str):
+                    # spec §5.2: these links may embed the token; never keep it around.
+                    raw[link] = redact_url(raw[link])
             username = obj.get("username")
             return cls(
                 project_member_id=str(obj["project_member_id"]),
