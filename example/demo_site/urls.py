@@ -1,0 +1,20 @@
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.staticfiles.views import serve
+from django.urls import include, path, re_path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("dashboard/", views.Dashboard.as_view(), name="dashboard"),
+    path("dashboard/upload/", views.Upload.as_view(), name="upload"),
+    path("dashboard/message/", views.SendMessage.as_view(), name="send_message"),
+    path("admin/", admin.site.urls),
+    # The app's URLs, exactly as the getting-started guide adds them. The dashboard's
+    # delete buttons post to its delete_file and delete_all_files views.
+    path("openhumans/", include("openhumans.urls")),
+    # The demo serves its one stylesheet itself, also with DEBUG off (a real site would
+    # use its web server or WhiteNoise).
+    re_path(rf"^{settings.STATIC_URL.strip('/')}/(?P<path>.*)$", serve, kwargs={"insecure": True}),
+]

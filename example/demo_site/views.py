@@ -1,0 +1,109 @@
+"""The demo's pages, built on the app's views and ``request.user.openhumansmember``."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.utils.dateparse import parse_datetime
+from django.views import View
+
+from openhumans.models import OpenHumansMember
+from openhumans.views import MemberRequiredMixin, list_files
+
+from .forms import MessageForm, UploadForm
+
+
+def demo_context(request):
+    """Template context for every page: the sandbox's address and the current member."""
+    member = None
+    if request.user.is_authenticated:
+        member = OpenHumansMember.objects.filter(user=request.user).first()
+    return {"sandbox_url": settings.OPENHUMANS_OH_BASE_URL.rstrip("/"), "oh_member": member}
+
+
+def home(request):
+    if request.user.is_authenticated and OpenHumansMember.objects.filter(user=request.user):
+        return redirect("dashboard")
+    return render(request, "demo/home.html")
+
+
+class DemoMemberMixin(MemberRequiredMixin):
+    """The app's member checks, with the demo's reconnect page; strangers go home."""
+
+    not_connected_template = "demo/reconnect.html"
+
+    def not_connected(self, request, member):
+        if not request.user.is_authenticated:
+            return redirect("home")
+        return super().not_connected(request, member)
+
+
+def _for_display(f: dict) -> dict:
+    metadata = f.get("metadata") or {}
+    return {
+        "id": f["id"],
+        "basename": f["basename"],
+        "created": parse_datetime(f["created"]) if f.get("created") else None,
+        "download_url": f["download_url"],
+        "description": metadata.get("description", ""),
+        "tags": metadata.get("tags") or [],
+        # Listings carry no size; the demo records it in the metadata it uploads.
+        "size": metadata.get("size"),
+    }
+
+
+class Dashboard(DemoMemberMixin, list_files):
+    """The app's ``list_files`` view with the demo's template and two more forms."""
+
+    list_template = "demo/dashboard.html"
+
+    def get(self, request):
+        files = sorted(
+            (_for_display(f) for f in self.member.list_files()),
+            key=lambda f: f["id"],
+            reverse=True,
+        )
+        context = {
+            "member": self.member,
+            "files": files,
+            "upload_form": UploadForm(),
+            "message_form": MessageForm(),
+            "sent_to_inbox": request.session.pop("demo_message_sent", False),
+        }
+        return render(request, self.list_template, context)
+
+
+class Upload(DemoMemberMixin, View):
+    """Upload a file with ``OpenHumansMember.upload`` (the docs' example, in a view)."""
+
+    def post(self, request):
+        form = UploadForm(request.POST, request.FILES)
+        if not form.is_valid():
+            for errors in form.errors.values():
+                for error in errors:
+                    messages.error(request, error)
+            return redirect("dashboard")
+        f = form.cleaned_data["file"]
+        metadata = {
+            "description": form.cleaned_data["description"],
+            "tags": form.cleaned_data["tags"],
+            # Extra metadata keys are stored and returned unchanged by Open Humans.
+            "size": f.size,
+        }
+        self.member.upload(f, f.name, metadata)
+        messages.success(request, f"Uploaded {f.name}.")
+        return redirect("dashboard")
+
+
+class SendMessage(DemoMemberMixin, View):
+    """Send the member a message through Open Humans."""
+
+    def post(self, request):
+        form = MessageForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Both a subject and a message are needed.")
+            return redirect("dashboard")
+        self.member.message(form.cleaned_data["subject"], form.cleaned_data["message"])
+        request.session["demo_message_sent"] = True
+        return redirect("dashboard")
