@@ -1,0 +1,108 @@
+"""The admin never shows a token; it searches, filters, refreshes and deauthorizes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from openhumans.models import OpenHumansMember, PendingDeauthNotice
+
+from .helpers import api_requests, token_requests
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/openhumans/openhumansmember/"
+
+
+def assert_no_token(response, *tokens):
+    assert response.status_code == 200
+    for token in tokens:
+        assert token.encode() not in response.content
+
+
+def test_list_and_change_pages_never_show_tokens(admin_client, member_factory):
+    member = member_factory()
+    tokens = (member.access_token, member.refresh_token)
+    assert_no_token(admin_client.get(CHANGELIST), *tokens)
+    assert_no_token(admin_client.get(f"{CHANGELIST}{member.pk}/change/"), *tokens)
+    assert_no_token(admin_client.get(f"{CHANGELIST}{member.pk}/delete/"), *tokens)
+    assert_no_token(admin_client.get(f"{CHANGELIST}{member.pk}/history/"), *tokens)
+
+
+def test_saving_the_change_form_keeps_the_tokens(admin_client, member_factory):
+    member = member_factory()
+    response = admin_client.post(
+        f"{CHANGELIST}{member.pk}/change/", {"user": member.user_id, "public": "on"}
+    )
+    assert response.status_code == 302
+    saved = OpenHumansMember.objects.get()
+    assert saved.public and saved.access_token == member.access_token
+
+
+def test_search_by_oh_id_and_username(admin_client, member_factory):
+    alice, bob = member_factory("alice"), member_factory("bob")
+    by_id = admin_client.get(CHANGELIST, {"q": alice.oh_id})
+    assert alice.oh_id.encode() in by_id.content and bob.oh_id.encode() not in by_id.content
+    by_name = admin_client.get(CHANGELIST, {"q": bob.user.username})
+    assert bob.oh_id.encode() in by_name.content and alice.oh_id.encode() not in by_name.content
+
+
+def test_filter_by_deauthorized(admin_client, member_factory):
+    alice, bob = member_factory("alice"), member_factory("bob")
+    OpenHumansMember.objects.filter(pk=bob.pk).update(oh_deauth=True)
+    response = admin_client.get(CHANGELIST, {"oh_deauth__exact": "1"})
+    assert bob.oh_id.encode() in response.content
+    assert alice.oh_id.encode() not in response.content
+
+
+def run_action(admin_client, action, *members):
+    return admin_client.post(
+        CHANGELIST,
+        {"action": action, "_selected_action": [m.pk for m in members]},
+        follow=True,
+    )
+
+
+def test_refresh_tokens_action(admin_client, member_factory, sandbox):
+    member = member_factory()
+    response = run_action(admin_client, "refresh_tokens", member)
+    assert token_requests(sandbox) == 1
+    fresh = OpenHumansMember.objects.get()
+    assert fresh.access_token != member.access_token
+    assert fresh.token_expires > timezone.now() + timedelta(hours=1)
+    assert_no_token(response, fresh.access_token, member.access_token)
+
+
+def test_deauthorize_action(admin_client, member_factory, sandbox):
+    member = member_factory()
+    run_action(admin_client, "deauthorize", member)
+    assert OpenHumansMember.objects.get().oh_deauth
+    assert api_requests(sandbox, "remove-members/") == 1
+
+
+def test_action_failure_is_a_message_not_a_500(admin_client, member_factory, sandbox):
+    member = member_factory()
+    sandbox.set_fault(endpoint="/oauth2/token/", error_rate=1.0, status=503)
+    response = run_action(admin_client, "refresh_tokens", member)
+    assert b"could not refresh tokens" in response.content
+
+
+def test_pending_notices_are_listed_without_tokens(admin_client, member_factory, sandbox):
+    member = member_factory()
+    sandbox.set_fault(
+        endpoint="/api/direct-sharing/project/remove-members/", error_rate=1.0, status=503
+    )
+    from django.db import transaction
+
+    with transaction.atomic():
+        member.delete()
+    # on_commit does not run inside the test transaction: send it by hand.
+    notice = PendingDeauthNotice.objects.get()
+    assert not notice.send()
+    url = "/admin/openhumans/pendingdeauthnotice/"
+    assert_no_token(admin_client.get(url), member.access_token, member.refresh_token)
+    assert_no_token(
+        admin_client.get(f"{url}{notice.pk}/change/"), member.access_token, member.refresh_token
+    )

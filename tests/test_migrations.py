@@ -1,0 +1,90 @@
+"""A database made by django-open-humans 0.2.0 migrates forward with its members usable."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+OLD = [("openhumans", "0002_openhumansmember_oh_deauth")]
+
+
+def migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+
+
+def latest():
+    executor = MigrationExecutor(connection)
+    return executor.loader.graph.leaf_nodes("openhumans")
+
+
+def test_migration_names_of_0_2_0_are_kept():
+    names = {
+        name
+        for app, name in MigrationExecutor(connection).loader.disk_migrations
+        if app == "openhumans"
+    }
+    assert {"0001_initial", "0002_openhumansmember_oh_deauth"} <= names
+
+
+def test_no_model_change_without_a_migration():
+    call_command("makemigrations", "openhumans", "--check", "--dry-run", verbosity=0)
+
+
+def test_upgrade_from_0_2_0_keeps_members_usable(sandbox, django_user_model):
+    pmid = sandbox.create_member(username="legacy")["project_member_id"]
+    tokens = sandbox.issue_tokens(pmid)
+    try:
+        migrate(OLD)
+        user = django_user_model.objects.create(username=f"{pmid}_openhumans")
+        expires = timezone.now() + timedelta(hours=9)
+        with connection.cursor() as cursor:
+            # The row exactly as 0.2.0 wrote it.
+            cursor.execute(
+                "INSERT INTO openhumans_openhumansmember "
+                "(oh_id, access_token, refresh_token, token_expires, public, user_id, oh_deauth) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                [
+                    pmid,
+                    tokens["access_token"],
+                    tokens["refresh_token"],
+                    expires,
+                    False,
+                    user.pk,
+                    False,
+                ],
+            )
+        migrate(latest())
+        from openhumans.models import OpenHumansMember
+
+        member = OpenHumansMember.objects.get()
+        assert member.user == user and member.created and member.updated
+        assert member.list_files() == []
+        sandbox.expire_access_tokens(pmid)
+        OpenHumansMember.objects.update(token_expires=timezone.now())
+        member.refresh_from_db()
+        assert member.get_access_token() != tokens["access_token"]
+        long = "t" * 1000
+        OpenHumansMember.objects.update(access_token=long)
+        assert OpenHumansMember.objects.get().access_token == long
+    finally:
+        migrate(latest())
+
+
+def test_migrating_back_to_0_2_0_works():
+    try:
+        migrate(OLD)
+        with connection.cursor() as cursor:
+            tables = connection.introspection.table_names(cursor)
+        assert "openhumans_openhumansmember" in tables
+        assert "openhumans_pendingdeauthnotice" not in tables
+    finally:
+        migrate(latest())

@@ -1,0 +1,216 @@
+"""The deauth webhook: signature, policy, idempotence, legacy bodies; end to end via the sandbox."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from openhumans.models import OpenHumansMember, PendingDeauthNotice
+from openhumans.signals import member_deauth
+
+from .helpers import api_requests
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "abcdefghijklmnop"
+URL = "/openhumans/deauth"
+
+
+def body_for(pmid, erasure):
+    # spec §3.2: json.dumps with default separators, keys in this order.
+    return json.dumps(
+        {
+            "project_member_id": pmid,
+            "erasure_requested": erasure,
+            "timestamp": "2020-06-30T20:00:00.000000+00:00",
+        }
+    ).encode()
+
+
+def sign(body, secret=SECRET):
+    return "sha1=" + hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
+
+
+def post(client, body, signature=None, path=URL):
+    headers = {"X-OpenHumans-Webhooks-Signature": signature} if signature else {}
+    return client.post(path, body, content_type="application/json", headers=headers)
+
+
+@pytest.fixture
+def received():
+    calls = []
+
+    def receiver(sender, **kwargs):
+        calls.append((sender, kwargs))
+
+    member_deauth.connect(receiver)
+    yield calls
+    member_deauth.disconnect(receiver)
+
+
+@pytest.fixture
+def member(member_factory):
+    return member_factory()
+
+
+@pytest.fixture
+def signed(settings):
+    settings.OPENHUMANS_WEBHOOK_SECRET = SECRET
+
+
+def test_documented_example_signature():
+    body = (
+        b'{"project_member_id": "12345678", "erasure_requested": true, '
+        b'"timestamp": "2020-06-30T20:00:00.000000+00:00"}'
+    )
+    assert sign(body) == "sha1=ebda5c0a38593a4350ad8401b7d8c8f1cd08ec67"
+
+
+def test_erasure_deletes_the_member_and_sends_the_signal(client, member, signed, received, sandbox):
+    body = body_for(member.oh_id, True)
+    response = post(client, body, sign(body))
+    assert response.status_code == 200
+    assert not OpenHumansMember.objects.exists()
+    assert member.user.__class__.objects.filter(pk=member.user_id).exists()  # user kept
+    ((sender, kwargs),) = received
+    assert sender is OpenHumansMember
+    assert kwargs["open_humans_member"].oh_id == member.oh_id
+    assert kwargs["erasure_requested"] is True
+    # The member already left: no deauth notice goes back to Open Humans.
+    assert not PendingDeauthNotice.objects.exists()
+    assert api_requests(sandbox, "remove-members/") == 0
+
+
+def test_without_erasure_the_member_is_flagged(client, member, signed, received):
+    body = body_for(member.oh_id, False)
+    assert post(client, body, sign(body)).status_code == 200
+    assert OpenHumansMember.objects.get().oh_deauth
+    assert received[0][1]["erasure_requested"] is False
+
+
+def test_delete_on_deauth_deletes_even_without_erasure(client, member, signed, settings):
+    settings.OPENHUMANS_DELETE_ON_DEAUTH = True
+    body = body_for(member.oh_id, False)
+    post(client, body, sign(body))
+    assert not OpenHumansMember.objects.exists()
+
+
+def test_delete_on_erasure_off_keeps_the_member(client, member, signed, settings):
+    settings.OPENHUMANS_DELETE_ON_ERASURE = False
+    body = body_for(member.oh_id, True)
+    post(client, body, sign(body))
+    assert OpenHumansMember.objects.get().oh_deauth
+
+
+def test_a_repeated_delivery_changes_nothing(client, member, signed, received):
+    body = body_for(member.oh_id, False)
+    assert post(client, body, sign(body)).status_code == 200
+    assert post(client, body, sign(body), path=URL + "/").status_code == 200
+    assert len(received) == 1
+    assert OpenHumansMember.objects.get().oh_deauth
+
+
+def test_a_repeated_erasure_is_a_200(client, member, signed):
+    body = body_for(member.oh_id, True)
+    post(client, body, sign(body))
+    assert post(client, body, sign(body)).status_code == 200
+
+
+@pytest.mark.parametrize("signature", [None, "sha1=" + "0" * 40, "ebda5c0a", "sha1="])
+def test_missing_or_wrong_signature_is_403(client, member, signed, signature):
+    body = body_for(member.oh_id, True)
+    assert post(client, body, signature).status_code == 403
+    assert OpenHumansMember.objects.get().oh_deauth is False
+
+
+def test_signature_of_another_secret_is_403(client, member, signed):
+    body = body_for(member.oh_id, True)
+    assert post(client, body, sign(body, "another-secret-xyz")).status_code == 403
+
+
+def test_unsigned_delivery_accepted_without_secret(client, member, settings):
+    settings.OPENHUMANS_WEBHOOK_SECRET = None
+    assert post(client, body_for(member.oh_id, False)).status_code == 200
+    assert OpenHumansMember.objects.get().oh_deauth
+
+
+def test_legacy_double_encoded_body_accepted_without_secret(client, member, settings):
+    settings.OPENHUMANS_WEBHOOK_SECRET = None
+    legacy = json.dumps(body_for(member.oh_id, True).decode()).encode()
+    assert post(client, legacy).status_code == 200
+    assert not OpenHumansMember.objects.exists()
+
+
+def test_legacy_unsigned_body_refused_with_secret(client, member, signed):
+    legacy = json.dumps(body_for(member.oh_id, True).decode()).encode()
+    assert post(client, legacy).status_code == 403
+
+
+@pytest.mark.parametrize("method", ["get", "put", "delete"])
+def test_other_methods_are_405(client, method):
+    assert getattr(client, method)(URL).status_code == 405
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"\xff\xfe",
+        b"[]",
+        b'{"erasure_requested": true}',
+        b'{"project_member_id": "12345678"}',
+        b'{"project_member_id": 12345678, "erasure_requested": true}',
+        b'{"project_member_id": "12345678", "erasure_requested": "yes"}',
+    ],
+)
+def test_malformed_body_is_400(client, body, settings):
+    settings.OPENHUMANS_WEBHOOK_SECRET = None
+    assert post(client, body).status_code == 400
+
+
+def test_malformed_signed_body_is_400(client, signed):
+    assert post(client, b"garbage", sign(b"garbage")).status_code == 400
+
+
+def test_unknown_member_is_200(client, signed, db, caplog):
+    body = body_for("99999999", True)
+    with caplog.at_level("INFO", logger="openhumans.views"):
+        assert post(client, body, sign(body)).status_code == 200
+    assert "99999999" in caplog.text
+
+
+def test_no_csrf_token_needed(member, signed):
+    from django.test import Client
+
+    body = body_for(member.oh_id, True)
+    assert post(Client(enforce_csrf_checks=True), body, sign(body)).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_member_leaving_on_the_sandbox_reaches_the_webhook(live_server, sandbox, settings):
+    from openhumans.models import OpenHumansMember as Member
+
+    settings.OPENHUMANS_WEBHOOK_SECRET = SECRET
+    sandbox.configure(webhook_url=live_server.url + "/openhumans/deauth", webhook_secret=SECRET)
+    pmid = sandbox.create_member(username="erin")["project_member_id"]
+    Member.create(pmid, sandbox.issue_tokens(pmid))
+    sandbox.leave(pmid, erasure_requested=True)
+    (delivery,) = sandbox.webhooks()
+    assert delivery["status"] == 200
+    assert not Member.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_explicit_deauth_survives_its_own_webhook(live_server, sandbox, settings):
+    from openhumans.models import OpenHumansMember as Member
+
+    settings.OPENHUMANS_WEBHOOK_SECRET = SECRET
+    sandbox.configure(webhook_url=live_server.url + "/openhumans/deauth", webhook_secret=SECRET)
+    pmid = sandbox.create_member(username="fay")["project_member_id"]
+    member = Member.create(pmid, sandbox.issue_tokens(pmid))
+    member.deauth()  # spec §2.5: Open Humans calls the webhook during this request
+    assert [d["status"] for d in sandbox.webhooks()] == [200]
+    assert Member.objects.get().oh_deauth
