@@ -29,9 +29,8 @@ class OpenHumansMemberAdmin(admin.ModelAdmin):
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
         return ("oh_id", f"user__{get_user_model().USERNAME_FIELD}")
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        # oh_id is the primary key: editable only when adding.
-        return ("token_expires", "created", "updated") if obj is None else self.readonly_fields
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # members come from an OAuth2 login, with tokens
 
     def _each(self, request: HttpRequest, queryset: QuerySet[Any], verb: str, method: str) -> None:
         done = 0

@@ -61,9 +61,10 @@ def pop_state(request: HttpRequest, state: str | None) -> StashedState | None:
         return None
     states = _states(request)
     stashed = states.pop(state, None)
-    if stashed is not None or SESSION_KEY in request.session:
-        request.session[SESSION_KEY] = _fresh(states)
-    if stashed is None or state not in _fresh({state: stashed}):
+    if stashed is None:
+        return None
+    request.session[SESSION_KEY] = _fresh(states)  # single use: gone from now on
+    if not _fresh({state: stashed}):
         return None
     return StashedState(
         issued=float(stashed["issued"]),
