@@ -99,7 +99,12 @@ def files_or_reconnect(request):
     except MemberDeauthorizedError:
         # The member left the project, or Open Humans refused to refresh their token.
         return redirect("openhumans:login")
-    return render(request, "files.html", {"files": files})
+    return render(request, "openhumans/list_files.html", {"files": files})
+
+
+def refresh_now(oh_member):
+    # Tokens are refreshed when needed; this forces it (after a leaked token, for instance).
+    oh_member.refresh_tokens()
 
 
 def store_tokens_from_elsewhere(token_response, user=None):

@@ -1,4 +1,4 @@
-from django.shortcuts import render
+from django.http import JsonResponse
 from django.views import View
 
 from openhumans.views import MemberRequiredMixin
@@ -8,5 +8,4 @@ class FileCount(MemberRequiredMixin, View):
     """How many files the logged-in member has; anyone else gets the "connect" page."""
 
     def get(self, request):
-        files = self.member.list_files()
-        return render(request, "file_count.html", {"count": len(files)})
+        return JsonResponse({"count": len(self.member.list_files())})

@@ -147,7 +147,7 @@ class DemoSite:
             "print(','.join(M.objects.values_list('oh_id', flat=True)))"
         )
         out = subprocess.run(
-            [*self.manage, "shell", "-c", code],
+            [*self.manage, "shell", "-v", "0", "-c", code],
             env=self.env,
             cwd=EXAMPLE_DIR,
             check=True,
@@ -159,7 +159,7 @@ class DemoSite:
     def user_count(self) -> int:
         code = "from django.contrib.auth.models import User; print(User.objects.count())"
         out = subprocess.run(
-            [*self.manage, "shell", "-c", code],
+            [*self.manage, "shell", "-v", "0", "-c", code],
             env=self.env,
             cwd=EXAMPLE_DIR,
             check=True,

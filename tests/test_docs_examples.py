@@ -1,0 +1,188 @@
+"""Runs the code the documentation shows (docs/examples/) against the sandbox.
+
+Each function the docs include with ``literalinclude`` is called here and its effect checked
+on the sandbox, so a docs example that stops working fails the suite.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
+
+from openhumans.exceptions import MemberDeauthorizedError
+from openhumans.models import OpenHumansMember
+from openhumans.signals import member_deauth
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
+REDIRECT_URI = "http://testserver/openhumans/complete"
+
+
+def load_example(name: str):
+    spec = importlib.util.spec_from_file_location(f"docs_example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def examples():
+    return load_example("members")
+
+
+@pytest.fixture
+def oh(settings, oh_sandbox):
+    settings.OPENHUMANS_OH_BASE_URL = oh_sandbox.base_url
+    settings.OPENHUMANS_CLIENT_ID = oh_sandbox.client_id
+    settings.OPENHUMANS_CLIENT_SECRET = oh_sandbox.client_secret
+    return oh_sandbox
+
+
+@pytest.fixture
+def member(db, oh):
+    pmid = oh.create_member(username="alice")["project_member_id"]
+    return OpenHumansMember.create(oh_id=pmid, data=oh.issue_tokens(pmid))
+
+
+def request_of(rf, user):
+    request = rf.get("/")
+    request.user = user
+    return request
+
+
+def test_get_member_of_a_user(examples, member, capsys):
+    assert examples.get_member_of_a_user() == member
+    assert capsys.readouterr().out.strip() == f"<OpenHumansMember (oh_id='{member.oh_id}')>"
+
+
+def test_my_view(examples, member, rf):
+    assert examples.my_view(request_of(rf, member.user)) == member
+
+
+def test_show_files(examples, member, oh, capsys):
+    oh.add_files(member.oh_id, basename="my_file.json", content=b"{}")
+    examples.show_files()
+    out = capsys.readouterr().out
+    assert "my_file.json" in out
+    assert "download (valid one hour): http" in out
+
+
+def test_delete_files(examples, member, oh):
+    [by_id] = oh.add_files(member.oh_id, basename="one.json", content=b"{}")
+    oh.add_files(member.oh_id, count=2, basename="my_file.json", content=b"{}")
+    oh.add_files(member.oh_id, basename="other.json", content=b"{}")
+    examples.delete_files(by_id)
+    assert oh.files(member.oh_id) == []
+
+
+def test_upload_file(examples, member, oh, rf, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "example_file.json").write_text('{"steps": 9000}')
+    examples.upload_file(request_of(rf, member.user))
+    [f] = oh.files(member.oh_id)
+    assert f["basename"] == "example.json"
+    assert f["metadata"] == {"description": "foo", "tags": ["test", "example"]}
+
+
+def test_upload_bytes(examples, member, oh, capsys):
+    result = examples.upload_bytes(member)
+    assert result.size == len(b"day,steps\n2024-01-01,9000\n")
+    assert capsys.readouterr().out.split() == [str(result.id), str(result.size)]
+    assert [f["id"] for f in oh.files(member.oh_id)] == [result.id]
+
+
+def test_send_message(examples, member, oh):
+    examples.send_message(member)
+    [sent] = oh.inbox()
+    assert sent["project_member_id"] == member.oh_id
+    assert "Your report is ready" in sent["subject"]
+    assert f"Hello {member.oh_id}," in sent["message"]
+
+
+def test_withdraw(examples, member, oh):
+    examples.withdraw(member)
+    member.refresh_from_db()
+    assert member.oh_deauth
+    with pytest.raises(MemberDeauthorizedError):
+        member.list_files()
+
+
+def test_files_or_reconnect(examples, member, oh, rf):
+    oh.add_files(member.oh_id, basename="steps.csv", content=b"1")
+    response = examples.files_or_reconnect(request_of(rf, member.user))
+    assert response.status_code == 200
+    assert b"steps.csv" in response.content
+
+    oh.leave(member.oh_id)
+    response = examples.files_or_reconnect(request_of(rf, member.user))
+    assert response.status_code == 302
+    assert response["Location"] == "/openhumans/login/"
+
+
+def test_call_the_api_directly(examples, member, oh, capsys):
+    oh.add_files(member.oh_id, count=2)
+    examples.call_the_api_directly(member)
+    assert capsys.readouterr().out.split() == [member.oh_id, "2"]
+
+
+def test_refresh_now(examples, member):
+    before = member.access_token
+    examples.refresh_now(member)
+    member.refresh_from_db()
+    assert member.access_token != before
+    member.list_files()  # the new token works
+
+
+def test_store_tokens_from_elsewhere(examples, db, oh):
+    pmid = oh.create_member(username="bob")["project_member_id"]
+    created = examples.store_tokens_from_elsewhere(oh.issue_tokens(pmid))
+    assert created.oh_id == pmid
+    assert created.user.get_username() == f"{pmid}_openhumans"
+    # Again, for an existing user: the member is updated, no second user.
+    again = examples.store_tokens_from_elsewhere(oh.issue_tokens(pmid), user=created.user)
+    assert again.pk == created.pk
+    assert get_user_model().objects.count() == 1
+
+
+def test_create_member_for_known_id(examples, db, oh):
+    pmid = oh.create_member(username="carol")["project_member_id"]
+    created = examples.create_member_for_known_id(pmid, oh.issue_tokens(pmid))
+    assert OpenHumansMember.objects.get(oh_id=pmid) == created
+    assert created.list_files() == []
+
+
+@pytest.mark.oh_sandbox(redirect_uri=REDIRECT_URI)
+def test_exchange_a_code(examples, db, oh):
+    pmid = oh.create_member(username="dana")["project_member_id"]
+    code = parse_qs(urlsplit(oh.authorize(pmid, redirect_uri=REDIRECT_URI)).query)["code"][0]
+    assert examples.exchange_a_code(code).oh_id == pmid
+
+
+def test_login_link(examples):
+    assert examples.login_link() == "/openhumans/login/?next=/dashboard/"
+
+
+def test_member_deauth_receiver(member, caplog):
+    receivers = load_example("receivers")
+    try:
+        with caplog.at_level(logging.INFO):
+            member_deauth.send(
+                sender=OpenHumansMember, open_humans_member=member, erasure_requested=True
+            )
+    finally:
+        member_deauth.disconnect(receivers.forget_member)
+    assert f"member {member.oh_id} left the project (erasure requested: True)" in caplog.text
+
+
+def test_member_required_view(member, oh, rf):
+    view = load_example("views").FileCount.as_view()
+    oh.add_files(member.oh_id, count=3)
+    response = view(request_of(rf, member.user))
+    assert response.status_code == 200
+    assert response.content == b'{"count": 3}'
+    assert view(request_of(rf, AnonymousUser())).status_code == 403

