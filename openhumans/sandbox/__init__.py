@@ -1,0 +1,59 @@
+"""A local stand-in for www.openhumans.org: OAuth2, the project API, storage and webhooks.
+
+Run it three ways::
+
+    python -m openhumans.sandbox --port 8001          # a server for the demo or by hand
+
+    from openhumans.sandbox import Sandbox             # in-process, on a thread
+    with Sandbox(client_id="id", client_secret="secret") as oh:
+        member = oh.create_member(username="alice")
+        tokens = oh.issue_tokens(member["project_member_id"])
+
+    def test_something(oh_sandbox): ...                # the pytest fixture (openhumans.testing)
+
+It reproduces ``open-humans-api.md`` wherever a client can tell: status codes, JSON shapes and
+key order, both error envelopes, ``"success"`` bodies, the auth matrix and its
+``WWW-Authenticate`` headers, token rotation, pagination links carrying ``access_token``,
+301s to slash URLs, the download redirector, and the deauthorization webhook.
+
+Choices where the real server is buggy or cannot be copied (spec §6), and other deviations:
+
+- Webhook without erasure: sent, with ``timestamp`` = the time of sending (spec §3.4; the
+  server at HEAD crashes instead). A webhook URL that is not http(s) skips the webhook.
+- Webhook timeout: 30 s per POST (the server has none). A transport error is recorded in
+  the webhook log, with no second POST, and the leave/remove request still succeeds.
+  Redirects from the receiver are not followed.
+- ``files/upload/complete/`` with a nonexistent ``file_id``: 400
+  ``{"detail":"file does not exist"}`` (the server answers 500). A file of another member
+  is accepted, as on the server.
+- Master-token ``exchange-member/`` without ``project_member_id``: 400
+  ``{"project_member_id":"project_member_id is invalid"}`` (the server answers 500).
+  Members who never joined count as unknown; a member who left is still listed (spec §2.2).
+- Master token sent only in a header to ``members/``: 500 with Django's HTML error page
+  once there is a member, exactly as the server (spec §A.2). Send ``?access_token=``.
+- ``message/``: the message is stored in the sandbox inbox (``/_sandbox/inbox/``) instead of
+  emailed. ``subject`` is the email subject as sent (``[Open Humans Project Message] ...``);
+  ``project_subject`` is the raw value. Only ``{{ PROJECT_MEMBER_ID }}`` is substituted; other
+  Django template syntax is left as is. When the ID list is invalid only that error is
+  reported (not also the ``__all__`` one).
+- Authorize page: "not logged in" is replaced by choosing a sandbox member (radio ``member``)
+  or creating one (``new_username``) on the consent page; ``approval_prompt=auto`` never
+  skips the page, as there is no login session. Inactive projects are not modelled.
+- Storage: ``/_storage/<key>`` stands in for S3. Upload URLs are S3-SigV2-style query
+  signatures valid 6 h (per process: a restart invalidates them). As on S3, the PUT needs a
+  ``Content-Length``, refuses ``Transfer-Encoding: chunked`` (501), and refuses a
+  ``Content-Type`` (403 ``SignatureDoesNotMatch``) because the URL was signed without one.
+  Bytes are streamed to disk, never held in memory.
+- Download keys (1 h) are kept in memory only; after a restart, list files again.
+- Datatypes: a fixed table (1 "Sandbox data", 2 "Survey responses", 3 "Genetic data",
+  4 "Activity tracking"); the project registers 1 and 2.
+- The project requests usernames by default (``username`` keys present); change it with
+  ``configure(project={"request_username_access": False})``.
+- ``/oauth2/revoke_token/``, introspection and the public API (spec §2.10) are not served.
+"""
+
+from __future__ import annotations
+
+from .server import Sandbox, SandboxClient, SandboxError
+
+__all__ = ["Sandbox", "SandboxClient", "SandboxError"]

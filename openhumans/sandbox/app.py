@@ -1,0 +1,192 @@
+"""The sandbox WSGI application: routing, faults, the request log and the error boundary."""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, RequestRedirect, Rule
+from werkzeug.wrappers import Request, Response
+
+from . import api, control, oauth, pages, storage
+from .state import Store
+from .web import HTTPError, api_response, not_found, plain_json
+
+logger = logging.getLogger("openhumans.sandbox")
+
+P = "/api/direct-sharing/project/"
+
+View = Callable[..., Response]
+
+ROUTES: list[tuple[str, View]] = [
+    (P, api.project),
+    (P + "exchange-member/", api.exchange_member),
+    (P + "members/", api.members),
+    (P + "message/", api.message),
+    (P + "remove-members/", api.remove_members),
+    (P + "files/upload/direct/", api.upload_direct),
+    (P + "files/upload/complete/", api.upload_complete),
+    (P + "files/upload/", api.upload),
+    (P + "files/delete/", api.delete),
+    ("/oauth2/token/", oauth.token),
+    ("/direct-sharing/projects/oauth2/authorize/", oauth.authorize),
+    ("/data-management/datafile-download/<file_id>/", storage.download),
+    ("/_storage/<path:key>", storage.storage),
+    ("/", pages.index),
+    ("/members/<pmid>/", pages.member_page),
+    ("/members/<pmid>/leave/", pages.leave),
+    ("/_sandbox/members/", control.members),
+    ("/_sandbox/members/<pmid>/", control.member),
+    ("/_sandbox/members/<pmid>/tokens/", control.tokens),
+    ("/_sandbox/members/<pmid>/authorize/", control.authorize),
+    ("/_sandbox/members/<pmid>/files/", control.files),
+    ("/_sandbox/members/<pmid>/leave/", control.leave),
+    ("/_sandbox/members/<pmid>/expire-tokens/", control.expire_tokens),
+    ("/_sandbox/inbox/", control.inbox),
+    ("/_sandbox/webhooks/", control.webhooks),
+    ("/_sandbox/requests/", control.requests_log),
+    ("/_sandbox/faults/", control.faults),
+    ("/_sandbox/reset/", control.reset),
+    ("/_sandbox/config/", control.config),
+]
+
+CONTROL_PREFIX = "/_sandbox/"
+
+
+class DropConnection(ConnectionAbortedError):
+    """Raised after closing the client socket: werkzeug treats it as a dropped connection."""
+
+
+class SandboxApp:
+    """The WSGI callable. All state lives in :attr:`store`."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.views: dict[str, View] = {}
+        rules = []
+        for path, view in ROUTES:
+            endpoint = f"{view.__module__}.{view.__name__}"
+            self.views[endpoint] = view
+            rules.append(Rule(path, endpoint=endpoint))
+        self.url_map = Map(rules, strict_slashes=True, merge_slashes=False)
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        request = Request(environ)
+        started = time.monotonic()
+        status: int | str = 500
+        try:
+            response = self.handle(request)
+            status = response.status_code
+            return response(environ, start_response)
+        except DropConnection:
+            status = "dropped"
+            raise
+        finally:
+            self.log_request(request, status, started)
+
+    def handle(self, request: Request) -> Response:
+        """Apply faults, route, and turn any unexpected error into a JSON 500."""
+        try:
+            fault = self.apply_faults(request)
+            if fault is not None:
+                return fault
+            return self.dispatch(request)
+        except DropConnection:
+            raise
+        except HTTPError as err:
+            return err.response
+        except Exception:
+            logger.exception("sandbox: unexpected error on %s %s", request.method, request.path)
+            return plain_json({"detail": "Internal sandbox error (see the server log)."}, 500)
+
+    def dispatch(self, request: Request) -> Response:
+        adapter = self.url_map.bind_to_environ(request.environ)
+        try:
+            endpoint, args = adapter.match(request.path, method="GET")
+        except RequestRedirect:
+            # Spec §A.4: Django's APPEND_SLASH answers 301 to the slash URL, POSTs included.
+            location = request.path + "/"
+            if request.query_string:
+                location += "?" + request.query_string.decode("latin-1")
+            response = Response(b"", status=301)
+            response.headers["Location"] = location
+            return response
+        except (NotFound, MethodNotAllowed):
+            if request.path.startswith(CONTROL_PREFIX):
+                return plain_json({"error": f"no control endpoint {request.path}"}, 404)
+            return not_found()
+        try:
+            return self.views[endpoint](self, request, **args)
+        except HTTPError as err:
+            return err.response
+
+    # --- faults ---
+
+    def apply_faults(self, request: Request) -> Response | None:
+        """Latency, error statuses and dropped connections for matching path prefixes."""
+        path = request.path
+        if path.startswith(CONTROL_PREFIX):
+            return None
+        store = self.store
+        latency = 0.0
+        action: dict[str, Any] | None = None
+        with store.lock:
+            for fault in list(store.faults):
+                if not path.startswith(fault["endpoint"]):
+                    continue
+                latency += fault["latency_ms"] / 1000.0
+                rate = fault["error_rate"]
+                if fault["drop_connection"] and rate == 0:
+                    rate = 1.0
+                fires = action is None and rate > 0 and random.random() < rate
+                if fires:
+                    action = fault
+                if fault["times"] is not None and (fires or rate == 0):
+                    fault["times"] -= 1
+                    if fault["times"] <= 0:
+                        store.faults.remove(fault)
+        if latency:
+            time.sleep(latency)
+        if action is None:
+            return None
+        if action["drop_connection"]:
+            self.drop(request)
+        status = action["status"]
+        body = {"detail": f"Sandbox fault injection: {status}."}
+        if path.startswith("/api/"):
+            return api_response(body, status)
+        return plain_json(body, status)
+
+    @staticmethod
+    def drop(request: Request) -> None:
+        sock = request.environ.get("werkzeug.socket")
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        raise DropConnection("sandbox fault: connection dropped")
+
+    # --- request log ---
+
+    def log_request(self, request: Request, status: int | str, started: float) -> None:
+        """Record method, path (no query: tokens never reach the log) and status."""
+        path = request.path
+        if path.startswith(CONTROL_PREFIX):
+            return
+        entry = {
+            "method": request.method,
+            "path": path,
+            "status": status,
+            "duration_ms": round((time.monotonic() - started) * 1000, 3),
+        }
+        with self.store.lock:
+            self.store.requests.append(entry)
+            self.store.request_counts[f"{request.method} {path}"] += 1

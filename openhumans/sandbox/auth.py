@@ -1,0 +1,83 @@
+"""The project API's authentication matrix (spec §A.2, §A.3)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from werkzeug.wrappers import Request
+
+from .state import Store
+from .web import HTTPError, api_response
+
+REALM = 'Bearer realm="api"'
+REALM_INVALID = (
+    'Bearer realm="api",error="invalid_token",error_description="The access token is invalid."'
+)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: a member's user token, or the project's master token."""
+
+    kind: str  # "user" or "master"
+    token: str
+    pmid: str | None = None  # the token owner, for a user token
+
+    @property
+    def is_master(self) -> bool:
+        return self.kind == "master"
+
+
+def authorization_header(request: Request) -> str | None:
+    """Spec §A.2: ``?access_token=`` is copied over any ``Authorization`` header."""
+    if "access_token" in request.args:
+        return "Bearer " + request.args.getlist("access_token")[-1]
+    return request.headers.get("Authorization")
+
+
+def authenticate(request: Request, store: Store, *, allow_user: bool, allow: str) -> Caller:
+    """Return the caller or raise :class:`HTTPError` with the exact 401 of spec §A.3.
+
+    Mirrors the server: DOT's OAuth2 check first (user tokens), then the master-token check
+    (DRF ``TokenAuthentication`` with keyword ``Bearer``). The ``WWW-Authenticate`` header
+    comes from the first authenticator, which carries DOT's error attributes when it looked
+    a bearer token up and found nothing.
+    """
+    header = authorization_header(request) or ""
+    parts = header.split()
+    bearer = parts[1] if len(parts) == 2 and parts[0].lower() == "bearer" else None
+    oauth_error = False
+
+    def fail(detail: str) -> HTTPError:
+        www = REALM_INVALID if oauth_error else REALM
+        return HTTPError(
+            api_response({"detail": detail}, 401, allow=allow, headers=[("WWW-Authenticate", www)])
+        )
+
+    with store.lock:
+        if allow_user and bearer:
+            record = store.access_tokens.get(bearer)
+            if record is not None:
+                if time.time() >= record["expires"]:
+                    raise fail("Expired token.")
+                return Caller("user", bearer, record["pmid"])
+            oauth_error = True
+        if not parts or parts[0].lower() != "bearer":
+            raise fail("Authentication credentials were not provided.")
+        if len(parts) == 1:
+            raise fail("Invalid token header. No credentials provided.")
+        if len(parts) > 2:
+            raise fail("Invalid token header. Token string should not contain spaces.")
+        token = parts[1]
+        try:
+            token = token.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            raise fail(
+                "Invalid token header. Token string should not contain invalid characters."
+            ) from None
+        if token != store.config["master_token"]:
+            raise fail("Invalid token.")
+        if store.master_token_expired():
+            raise fail("Expired token.")
+        return Caller("master", token)

@@ -1,0 +1,429 @@
+"""OAuth2: the authorize page (spec §1.1) and ``/oauth2/token/`` (spec §1.2–§1.4)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
+
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Request, Response
+
+from .state import ALL_SCOPES, Store
+from .web import esc, html_error, html_page, not_found
+
+if TYPE_CHECKING:
+    from .app import SandboxApp
+
+ALLOWED_SCHEMES = ("http", "https", "openhumanshk", "resilienceproject")
+OAUTH_PARAMS = (
+    "client_id",
+    "response_type",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "approval_prompt",
+    "origin",
+)
+
+
+# --- redirect URIs ---
+
+
+def redirect_uri_allowed(uri: str, registered: str) -> bool:
+    """DOT's ``redirect_to_uri_allowed``: exact scheme/host/path, loopback any port (RFC 8252)."""
+    try:
+        asked, allowed = urlsplit(uri), urlsplit(registered)
+        asked_port, allowed_port = asked.port, allowed.port
+    except ValueError:
+        return False
+    if asked.scheme not in ALLOWED_SCHEMES:
+        return False
+    loopback = (
+        allowed.scheme == "http"
+        and allowed.hostname in ("127.0.0.1", "::1")
+        and allowed_port is None
+    )
+    del asked_port
+    same = asked.scheme == allowed.scheme and asked.path == allowed.path
+    if loopback:
+        same = same and asked.hostname == allowed.hostname
+    else:
+        same = same and asked.netloc == allowed.netloc
+    if not same:
+        return False
+    return set(parse_qsl(allowed.query)).issubset(set(parse_qsl(asked.query)))
+
+
+def add_params(uri: str, params: list[tuple[str, str]]) -> str:
+    """oauthlib's ``add_params_to_uri``: append to the existing query, form-encoded."""
+    parts = urlsplit(uri)
+    query = parse_qsl(parts.query, keep_blank_values=True) + params
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+# --- authorize ---
+
+
+@dataclass
+class AuthorizeRequest:
+    """A validated authorize request, or the answer to give instead."""
+
+    params: dict[str, str]
+    fatal: Response | None = None  # an HTML error page, no redirect
+    error_location: str | None = None  # a redirect carrying ?error=
+    redirect_uri: str = ""
+    scopes: list[str] = field(default_factory=list)
+    state: str | None = None
+    code_challenge: str | None = None
+    code_challenge_method: str | None = None
+    origin: str = "external"
+
+
+def validate_authorize(store: Store, values: MultiDict[str, str]) -> AuthorizeRequest:
+    """Run the server's checks in its order (spec §1.1; oauthlib's code grant validation)."""
+    params = {k: values.getlist(k)[-1] for k in values.keys() if values.getlist(k)}
+    req = AuthorizeRequest(params=params)
+    config = store.config
+    # Open Humans' view looks the project up first: unknown client_id -> HTML 404.
+    if params.get("client_id") != config["client_id"]:
+        req.fatal = not_found()
+        return req
+    for name in ("client_id", "response_type", "redirect_uri", "scope", "state"):
+        if len(values.getlist(name)) > 1:
+            req.fatal = _fatal(f"Duplicate {name} parameter.")
+            return req
+    registered = config["redirect_uri"]
+    if "redirect_uri" in params:
+        if not redirect_uri_allowed(params["redirect_uri"], registered):
+            req.fatal = _fatal("Mismatching redirect URI.")
+            return req
+        req.redirect_uri = params["redirect_uri"]
+    else:
+        req.redirect_uri = registered
+    req.state = params.get("state") or None
+    req.origin = "open-humans" if params.get("origin") == "open-humans" else "external"
+
+    def error(code: str, description: str | None = None) -> AuthorizeRequest:
+        pairs = [("error", code)]
+        if description:
+            pairs.append(("error_description", description))
+        if req.state:
+            pairs.append(("state", req.state))
+        req.error_location = add_params(req.redirect_uri, pairs)
+        return req
+
+    response_type = params.get("response_type")
+    if response_type is None:
+        return error("invalid_request", "Missing response_type parameter.")
+    if response_type != "code":
+        if response_type == "token" or "code" in response_type or response_type == "none":
+            # Implicit and hybrid flows exist on the server but this app may not use them.
+            return error("unauthorized_client")
+        return error("unsupported_response_type")
+    challenge = params.get("code_challenge")
+    if challenge is not None:
+        method = params.get("code_challenge_method") or "plain"
+        if method not in ("plain", "S256"):
+            return error("invalid_request", "Transform algorithm not supported.")
+        req.code_challenge, req.code_challenge_method = challenge, method
+    scope = params.get("scope")
+    scopes = scope.split() if scope else list(ALL_SCOPES)
+    if not scopes or any(s not in ALL_SCOPES for s in scopes):
+        return error("invalid_scope")
+    req.scopes = scopes
+    return req
+
+
+def _fatal(description: str) -> Response:
+    body = (
+        "<h1>Error: invalid_request</h1>"
+        f"<p>{esc(description)}</p><p class=muted>No redirect: the redirect URI or the "
+        "request itself cannot be trusted.</p>"
+    )
+    return html_page("Authorization error", f"<section>{body}</section>", 400)
+
+
+def issue_code(store: Store, req: AuthorizeRequest, pmid: str) -> str:
+    """Consent given: authorize the member and return the redirect with a fresh code."""
+    store.authorize_member(pmid)
+    code = store.create_code(
+        pmid,
+        redirect_uri=req.redirect_uri,
+        scope=req.scopes,
+        code_challenge=req.code_challenge,
+        code_challenge_method=req.code_challenge_method,
+    )
+    pairs = [("code", code)]
+    if req.state:
+        pairs.append(("state", req.state))
+    # Spec §1.1: Open Humans appends &origin=... to every successful redirect.
+    return add_params(req.redirect_uri, pairs) + "&origin=" + req.origin
+
+
+def denied_location(req: AuthorizeRequest) -> str:
+    pairs = [("error", "access_denied")]
+    if req.state:
+        pairs.append(("state", req.state))
+    return add_params(req.redirect_uri, pairs)
+
+
+def redirect(location: str) -> Response:
+    response = Response(b"", status=302)
+    response.headers["Location"] = location
+    return response
+
+
+def authorize(app: SandboxApp, request: Request) -> Response:
+    """``GET`` shows the consent page; ``POST`` is the consent form coming back."""
+    store = app.store
+    if request.method not in ("GET", "HEAD", "POST"):
+        response = Response(b"", status=405)
+        response.headers["Allow"] = "GET, POST, HEAD, OPTIONS"
+        return response
+    values = request.form if request.method == "POST" else request.args
+    with store.lock:
+        req = validate_authorize(store, values)
+        if req.fatal is not None:
+            return req.fatal
+        if req.error_location is not None:
+            return redirect(req.error_location)
+        if request.method != "POST":
+            return consent_page(store, req)
+        if values.get("action") != "authorize":
+            return redirect(denied_location(req))
+        new_username = (values.get("new_username") or "").strip()
+        pmid = (values.get("member") or "").strip()
+        if new_username:
+            if store.member_by_username(new_username) is not None:
+                return consent_page(store, req, error="That username is taken.", status=400)
+            pmid = store.create_member(new_username, authorized=False)["project_member_id"]
+        elif pmid not in store.members:
+            return consent_page(
+                store, req, error="Choose a member, or type a new username.", status=400
+            )
+        return redirect(issue_code(store, req, pmid))
+
+
+def consent_page(
+    store: Store, req: AuthorizeRequest, *, error: str | None = None, status: int = 200
+) -> Response:
+    """The sandbox's consent form: pick (or create) the member who is "logged in"."""
+    project = store.project
+    hidden = dict(req.params)
+    hidden["redirect_uri"] = req.redirect_uri
+    hidden["scope"] = " ".join(req.scopes)
+    inputs = "".join(
+        f'<input type=hidden name="{esc(k)}" value="{esc(v)}">'
+        for k, v in hidden.items()
+        if k in OAUTH_PARAMS
+    )
+    members = sorted(store.members.values(), key=lambda m: m["created"])
+    radios = "".join(
+        f'<label><input type=radio name=member value="{esc(m["project_member_id"])}"'
+        f"{' checked' if i == len(members) - 1 else ''}> {esc(m['username'])} "
+        f"<span class=muted>({esc(m['project_member_id'])})</span></label>"
+        for i, m in enumerate(members)
+    )
+    if not radios:
+        radios = "<p class=muted>No members yet: type a username below.</p>"
+    scopes = ", ".join(esc(s) for s in req.scopes)
+    error_html = f"<p class=error>{esc(error)}</p>" if error else ""
+    body = f"""
+<section><h1>Authorize {esc(project["name"])}</h1>
+<p>The project <strong>{esc(project["name"])}</strong> asks to join your account.
+Requested scopes: <code>{scopes}</code>.</p>
+<p class=muted>Sandbox: instead of logging in, choose who you are, or create a member.
+The project will be sent back to <code>{esc(req.redirect_uri)}</code>.</p>
+{error_html}
+<form method=post action="/direct-sharing/projects/oauth2/authorize/">{inputs}
+<fieldset style="border:0;padding:0"><legend><strong>Log in as</strong></legend>{radios}
+<label>or create a new member: <input type=text name=new_username autocomplete=off
+placeholder="new username"></label></fieldset>
+<button type=submit name=action value=authorize>Authorize project</button>
+<button type=submit name=action value=deny class=secondary>Deny</button>
+</form></section>"""
+    return html_page(f"Authorize {project['name']}", body, status)
+
+
+# --- token endpoint ---
+
+
+def token_response(body: dict[str, Any], status: int = 200, **headers: str) -> Response:
+    """oauthlib's answer: ``json.dumps`` default separators, never cached (spec §1.2)."""
+    response = Response(json.dumps(body), status=status, content_type="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    for name, value in headers.items():
+        response.headers[name.replace("_", "-")] = value
+    return response
+
+
+def oauth_error(code: str, description: str | None = None) -> Response:
+    body = {"error": code}
+    if description:
+        body["error_description"] = description
+    if code == "invalid_client":
+        return token_response(body, 401, WWW_Authenticate=f'Bearer error="{code}"')
+    return token_response(body, 400)
+
+
+class _TokenError(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def _client_authenticated(store: Store, request: Request, params: dict[str, str]) -> bool:
+    """DOT: HTTP Basic first, then ``client_id``/``client_secret`` in the body."""
+    config = store.config
+    header = request.headers.get("Authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() == "basic" and encoded:
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=False).decode("utf-8")
+            client_id, client_secret = decoded.split(":", 1)
+        except (ValueError, UnicodeDecodeError):
+            pass
+        else:
+            if unquote_plus(client_id) == config["client_id"] and hmac.compare_digest(
+                unquote_plus(client_secret).encode(), config["client_secret"].encode()
+            ):
+                return True
+    client_id = params.get("client_id")
+    client_secret = params.get("client_secret") or ""
+    return client_id == config["client_id"] and hmac.compare_digest(
+        client_secret.encode(), config["client_secret"].encode()
+    )
+
+
+def _pkce_ok(challenge: str, method: str | None, verifier: str) -> bool:
+    if method == "S256":
+        digest = hashlib.sha256(verifier.encode("utf-8")).digest()
+        computed = base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+        return hmac.compare_digest(computed, challenge)
+    return hmac.compare_digest(verifier.encode(), challenge.encode())
+
+
+def token(app: SandboxApp, request: Request) -> Response:
+    """``POST /oauth2/token/``: authorization_code and refresh_token grants (spec §1.2–§1.4)."""
+    store = app.store
+    if request.method != "POST":
+        response = Response(b"", status=405)
+        response.headers["Allow"] = "POST, OPTIONS"
+        return response
+    # DOT reads request.POST: a JSON body is simply not seen (spec §1.2).
+    form: MultiDict[str, str] = MultiDict()
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        try:
+            form = MultiDict(request.form)
+        except ValueError:
+            form = MultiDict()
+    params: dict[str, str] = {k: request.args.getlist(k)[-1] for k in request.args.keys()}
+    params.update({k: form.getlist(k)[-1] for k in form.keys()})
+    duplicates = {k for k in request.args.keys() if len(request.args.getlist(k)) > 1}
+    duplicates |= set(request.args.keys()) & set(form.keys())
+    try:
+        with store.lock:
+            grant_type = params.get("grant_type")
+            if grant_type == "refresh_token":
+                return _refresh_grant(store, request, params)
+            if grant_type == "password":
+                for name in ("username", "password"):
+                    if not params.get(name):
+                        return oauth_error(
+                            "invalid_request", f"Request is missing {name} parameter."
+                        )
+                if not _client_authenticated(store, request, params):
+                    return oauth_error("invalid_client")
+                return oauth_error("unauthorized_client")
+            if grant_type == "client_credentials":
+                if not _client_authenticated(store, request, params):
+                    return oauth_error("invalid_client")
+                return oauth_error("unauthorized_client")
+            return _code_grant(store, request, params, duplicates)
+    except _TokenError as err:
+        return err.response
+
+
+def _code_grant(
+    store: Store, request: Request, params: dict[str, str], duplicates: set[str]
+) -> Response:
+    if params.get("grant_type") != "authorization_code":
+        return oauth_error("unsupported_grant_type")
+    code = params.get("code")
+    if code is None:
+        return oauth_error("invalid_request", "Missing code parameter.")
+    for name in ("client_id", "grant_type", "redirect_uri"):
+        if name in duplicates:
+            return oauth_error("invalid_request", f"Duplicate {name} parameter.")
+    if not _client_authenticated(store, request, params):
+        return oauth_error("invalid_client")
+    record = store.codes.get(code)
+    if record is None or record["expires"] <= time.time():
+        return oauth_error("invalid_grant")
+    challenge = record.get("code_challenge")
+    if challenge is not None:
+        verifier = params.get("code_verifier")
+        if verifier is None:
+            return oauth_error("invalid_request", "Code verifier required.")
+        if not _pkce_ok(challenge, record.get("code_challenge_method"), verifier):
+            return oauth_error("invalid_grant")
+    redirect_uri = params.get("redirect_uri") or store.config["redirect_uri"]
+    if redirect_uri != record["redirect_uri"]:
+        return oauth_error("invalid_request", "Mismatching redirect URI.")
+    del store.codes[code]
+    body = store.issue_tokens(record["pmid"], record["scope"].split())
+    return token_response(body)
+
+
+def _refresh_grant(store: Store, request: Request, params: dict[str, str]) -> Response:
+    refresh = params.get("refresh_token")
+    if refresh is None:
+        return oauth_error("invalid_request", "Missing refresh token parameter.")
+    if not _client_authenticated(store, request, params):
+        return oauth_error("invalid_client")
+    record = store.refresh_tokens.get(refresh)
+    if record is None:
+        return oauth_error("invalid_grant")
+    original = record["scope"].split()
+    scopes = original
+    if params.get("scope"):
+        scopes = params["scope"].split()
+        if any(s not in original for s in scopes):
+            return oauth_error("invalid_scope")
+    # Spec §1.4: rotation deletes the old access token and the old refresh token at once.
+    store.access_tokens.pop(record["access_token"], None)
+    del store.refresh_tokens[refresh]
+    body = store.issue_tokens(record["pmid"], scopes)
+    return token_response(body)
+
+
+def control_authorize(store: Store, pmid: str, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """The control plane's shortcut through consent: (status, JSON body)."""
+    values: MultiDict[str, str] = MultiDict(
+        {"client_id": store.config["client_id"], "response_type": "code"}
+    )
+    for name in ("redirect_uri", "state", "scope", "code_challenge", "code_challenge_method"):
+        if data.get(name) is not None:
+            values[name] = str(data[name])
+    with store.lock:
+        if pmid not in store.members:
+            return 404, {"error": f"no member {pmid}"}
+        req = validate_authorize(store, values)
+        if req.fatal is not None:
+            return 400, {"error": "invalid redirect_uri (no redirect would happen)"}
+        if req.error_location is not None:
+            return 400, {"error": "authorize request refused", "location": req.error_location}
+        location = issue_code(store, req, pmid)
+    code = dict(parse_qsl(urlsplit(location).query))["code"]
+    return 200, {"location": location, "code": code}
+
+
+__all__ = ["authorize", "control_authorize", "html_error", "token"]

@@ -1,0 +1,160 @@
+"""The human pages: the project overview and each member's files, inbox and webhooks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.wrappers import Request, Response
+
+from . import api
+from .oauth import redirect
+from .state import api_datetime
+from .web import esc, html_page, not_found
+
+if TYPE_CHECKING:
+    from .app import SandboxApp
+
+
+def _table(headers: list[str], rows: list[list[str]], empty: str) -> str:
+    if not rows:
+        return f"<p class=muted>{esc(empty)}</p>"
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def index(app: SandboxApp, request: Request) -> Response:
+    store = app.store
+    if request.method not in ("GET", "HEAD"):
+        return Response(b"", status=405, headers={"Allow": "GET, HEAD"})
+    base = request.host_url.rstrip("/")
+    with store.lock:
+        config, project = store.config, store.project
+        members = sorted(store.members.values(), key=lambda m: m["created"])
+        rows = [
+            [
+                f'<a href="/members/{esc(m["project_member_id"])}/">'
+                f"{esc(m['project_member_id'])}</a>",
+                esc(m["username"]),
+                "active" if store.is_active(m) else ("left" if m["revoked"] else "not joined"),
+                esc(sum(1 for f in store.files.values() if f["pmid"] == m["project_member_id"])),
+            ]
+            for m in members
+        ]
+        authorize = (
+            f"{base}/direct-sharing/projects/oauth2/authorize/?client_id="
+            f"{config['client_id']}&response_type=code"
+        )
+        webhook = config["webhook_url"] or "(none)"
+        body = f"""
+<section><h1>{esc(project["name"])} <span class=muted>({esc(store.id_label)})</span></h1>
+<p>{esc(project["short_description"])}</p>
+<table>
+<tr><th>Client ID</th><td><code>{esc(config["client_id"])}</code></td></tr>
+<tr><th>Redirect URI</th><td><code>{esc(config["redirect_uri"])}</code></td></tr>
+<tr><th>Deauth webhook</th><td><code>{esc(webhook)}</code>
+{" (signed)" if config["webhook_secret"] else ""}</td></tr>
+<tr><th>Access token lifetime</th><td>{esc(config["access_token_lifetime"])} s</td></tr>
+</table>
+<p><a href="{esc(authorize)}">Start an authorization</a> (as the project would send you).</p>
+</section>
+<section><h2>Members</h2>
+{_table(["Project member ID", "Username", "Status", "Files"], rows, "No members yet.")}
+</section>
+<section><h2>For programs</h2><p class=muted>JSON control plane:
+<a href="/_sandbox/config/">/_sandbox/config/</a>,
+<a href="/_sandbox/members/">/_sandbox/members/</a>,
+<a href="/_sandbox/inbox/">/_sandbox/inbox/</a>,
+<a href="/_sandbox/webhooks/">/_sandbox/webhooks/</a>,
+<a href="/_sandbox/requests/">/_sandbox/requests/</a>.</p></section>"""
+    return html_page(f"{project['name']} - Open Humans sandbox", body)
+
+
+def member_page(app: SandboxApp, request: Request, pmid: str) -> Response:
+    store = app.store
+    if request.method not in ("GET", "HEAD"):
+        return Response(b"", status=405, headers={"Allow": "GET, HEAD"})
+    base = request.host_url.rstrip("/")
+    with store.lock:
+        member = store.members.get(pmid)
+        if member is None:
+            return not_found()
+        store.prune_download_keys()
+        files = [api.file_json(store, f, base) for f in store.member_files(member)]
+        inbox = [m for m in store.inbox if m["project_member_id"] == pmid]
+        webhooks = [w for w in store.webhooks if w.get("project_member_id") == pmid]
+        active = store.is_active(member)
+        status = "active" if active else ("left the project" if member["revoked"] else "not joined")
+    file_rows = [
+        [
+            esc(f["id"]),
+            f'<a href="{esc(f["download_url"])}">{esc(f["basename"])}</a>',
+            esc(f["source"]),
+            esc(f["created"]),
+            f"<code>{esc(f['metadata'])}</code>",
+        ]
+        for f in files
+    ]
+    message_rows = [
+        [
+            esc(api_datetime(m["sent_at"])),
+            esc(m["subject"]),
+            f"<pre>{esc(m['message'])}</pre>",
+        ]
+        for m in reversed(inbox)
+    ]
+    webhook_rows = [_webhook_row(w) for w in reversed(webhooks)]
+    if active:
+        leave = f"""
+<section><h2>Leave project</h2>
+<form method=post action="/members/{esc(pmid)}/leave/">
+<label><input type=checkbox name=erasure_requested value=on> Request erasure of my data
+from the project</label>
+<button type=submit class=danger>Leave project</button></form>
+<p class=muted>Revokes the authorization, deletes the member's tokens and sends the
+deauthorization webhook.</p></section>"""
+    else:
+        leave = ""
+    body = f"""
+<section><h1>{esc(member["username"])} <span class=muted>{esc(pmid)}</span></h1>
+<p>Status: <strong>{esc(status)}</strong>. Member since {esc(api_datetime(member["created"]))}.
+</p></section>
+<section><h2>Files ({len(files)})</h2>
+{_table(["ID", "File", "Source", "Created", "Metadata"], file_rows, "No files.")}</section>
+<section><h2>Inbox ({len(inbox)})</h2>
+{_table(["Sent", "Subject", "Message"], message_rows, "No messages.")}</section>
+<section><h2>Webhook deliveries ({len(webhooks)})</h2>
+{_table(["Sent", "URL", "Status", "Body"], webhook_rows, "No webhook deliveries.")}</section>
+{leave}"""
+    return html_page(f"{member['username']} - Open Humans sandbox", body)
+
+
+def _webhook_row(w: dict[str, Any]) -> list[str]:
+    if w.get("error"):
+        outcome = f"<span class=error>{esc(w['error'])}</span>"
+    else:
+        ok = w.get("status") is not None and 200 <= int(w["status"]) < 300
+        outcome = f"<span class={'ok' if ok else 'error'}>{esc(w.get('status'))}</span>"
+    signed = "signed" if "X-OpenHumans-Webhooks-Signature" in w.get("headers", {}) else "unsigned"
+    return [
+        esc(w.get("sent_at")),
+        f"<code>{esc(w['url'])}</code>",
+        f"{outcome} <span class=muted>(attempt {esc(w.get('attempt'))}, {signed})</span>",
+        f"<pre>{esc(w['body'])}</pre>",
+    ]
+
+
+def leave(app: SandboxApp, request: Request, pmid: str) -> Response:
+    """The "Leave project" form (spec §3.1 case 1)."""
+    store = app.store
+    if request.method != "POST":
+        return Response(b"", status=405, headers={"Allow": "POST"})
+    with store.lock:
+        member = store.members.get(pmid)
+        if member is None:
+            return not_found()
+        active = store.is_active(member)
+    if active:
+        erasure = bool(request.form.get("erasure_requested"))
+        api.leave_project(app, pmid, erasure)
+    return redirect(f"/members/{pmid}/")

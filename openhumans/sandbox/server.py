@@ -1,0 +1,396 @@
+"""Run the sandbox on a thread (`Sandbox`) or drive a running one (`SandboxClient`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from types import TracebackType
+from typing import Any
+
+import httpx
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from .app import SandboxApp
+from .state import Store
+
+logger = logging.getLogger("openhumans.sandbox")
+
+DEFAULT_CLIENT_ID = "sandbox-client"
+DEFAULT_CLIENT_SECRET = "sandbox-secret"
+DEFAULT_REDIRECT_URI = "http://localhost:8000/openhumans/complete"
+DEFAULT_ACCESS_TOKEN_LIFETIME = 36000  # spec §A.1: 10 hours
+
+
+class SandboxError(RuntimeError):
+    """The control plane refused a request; ``status`` and ``body`` say why."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"sandbox control plane answered {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+class SandboxClient:
+    """Python wrappers over the JSON control plane of a sandbox at ``base_url``.
+
+    Every method is one HTTP call to ``/_sandbox/...``, so tests in another process can do
+    the same thing over HTTP. Raises :class:`SandboxError` on a 4xx/5xx answer.
+    """
+
+    def __init__(self, base_url: str, *, timeout: float = 60.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = timeout
+        self._http: httpx.Client | None = None
+
+    # --- plumbing ---
+
+    @property
+    def http(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(base_url=self.base_url, timeout=self._timeout)
+        return self._http
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def _call(
+        self, method: str, path: str, json: dict[str, Any] | None = None, **params: Any
+    ) -> Any:
+        query = {k: v for k, v in params.items() if v is not None}
+        response = self.http.request(method, "/_sandbox/" + path, json=json, params=query)
+        body = response.json() if response.content else None
+        if response.status_code >= 400:
+            raise SandboxError(response.status_code, body)
+        return body
+
+    # --- configuration ---
+
+    def config(self) -> dict[str, Any]:
+        """The sandbox configuration: client id/secret, master token, redirect URI, ..."""
+        return self._call("GET", "config/")  # type: ignore[no-any-return]
+
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        """Change ``webhook_url``, ``webhook_secret``, ``access_token_lifetime``,
+        ``redirect_uri``, ``client_id``, ``client_secret``, ``project={...}``,
+        ``master_token_expires_in`` (seconds, ``None`` = never) or ``regenerate_master_token``.
+        """
+        return self._call("POST", "config/", changes)  # type: ignore[no-any-return]
+
+    @property
+    def client_id(self) -> str:
+        return str(self.config()["client_id"])
+
+    @property
+    def client_secret(self) -> str:
+        return str(self.config()["client_secret"])
+
+    @property
+    def redirect_uri(self) -> str:
+        return str(self.config()["redirect_uri"])
+
+    @property
+    def master_token(self) -> str:
+        return str(self.config()["master_token"])
+
+    def expire_master_token(self) -> None:
+        """Make the master token past its 24 hours (spec §A.3: ``Expired token.``)."""
+        self.configure(master_token_expires_in=-1)
+
+    def regenerate_master_token(self) -> str:
+        """A new master token with a fresh 24 hours, as the project page does."""
+        return str(self.configure(regenerate_master_token=True)["master_token"])
+
+    def reset(self) -> None:
+        """Forget members, tokens, files, inbox, webhooks, the request log and faults."""
+        self._call("POST", "reset/")
+
+    # --- members and tokens ---
+
+    def create_member(
+        self,
+        username: str | None = None,
+        *,
+        project_member_id: str | None = None,
+        authorized: bool = True,
+    ) -> dict[str, Any]:
+        """Create a member (joined and authorized unless ``authorized=False``)."""
+        body: dict[str, Any] = {"authorized": authorized}
+        if username is not None:
+            body["username"] = username
+        if project_member_id is not None:
+            body["project_member_id"] = project_member_id
+        return self._call("POST", "members/", body)  # type: ignore[no-any-return]
+
+    def members(self) -> list[dict[str, Any]]:
+        return self._call("GET", "members/")  # type: ignore[no-any-return]
+
+    def member(self, pmid: str) -> dict[str, Any]:
+        return self._call("GET", f"members/{pmid}/")  # type: ignore[no-any-return]
+
+    def issue_tokens(
+        self, pmid: str, *, scope: str | None = None, expires_in: int | None = None
+    ) -> dict[str, Any]:
+        """A fresh token pair for the member, shaped like the token endpoint's body."""
+        body: dict[str, Any] = {}
+        if scope is not None:
+            body["scope"] = scope
+        if expires_in is not None:
+            body["expires_in"] = expires_in
+        return self._call("POST", f"members/{pmid}/tokens/", body)  # type: ignore[no-any-return]
+
+    def authorize(
+        self,
+        pmid: str,
+        state: str | None = None,
+        code_challenge: str | None = None,
+        code_challenge_method: str | None = None,
+        redirect_uri: str | None = None,
+        scope: str | None = None,
+    ) -> str:
+        """Consent on the member's behalf; return the redirect URL carrying ``code``."""
+        body = {
+            "state": state,
+            "code_challenge": code_challenge,
+            "code_challenge_method": code_challenge_method,
+            "redirect_uri": redirect_uri,
+            "scope": scope,
+        }
+        result = self._call("POST", f"members/{pmid}/authorize/", body)
+        return str(result["location"])
+
+    def leave(self, pmid: str, erasure_requested: bool = False) -> list[dict[str, Any]]:
+        """The member leaves: revoke, delete their tokens, send the webhook (spec §3)."""
+        result = self._call(
+            "POST", f"members/{pmid}/leave/", {"erasure_requested": erasure_requested}
+        )
+        return result["webhooks"]  # type: ignore[no-any-return]
+
+    def expire_access_tokens(self, pmid: str) -> int:
+        """Make the member's access tokens expired (refresh tokens still work)."""
+        return int(self._call("POST", f"members/{pmid}/expire-tokens/")["expired"])
+
+    # --- files ---
+
+    def add_files(
+        self,
+        pmid: str,
+        count: int = 1,
+        basename: str = "data.csv",
+        content: bytes | str = b"sandbox file content\n",
+        metadata: dict[str, Any] | None = None,
+        *,
+        datatypes: list[int] | None = None,
+        source: str | None = None,
+    ) -> list[int]:
+        """Add ``count`` completed files at once; ``{i}`` in ``basename`` becomes 1..count."""
+        import base64
+
+        raw = content.encode("utf-8") if isinstance(content, str) else content
+        body: dict[str, Any] = {
+            "count": count,
+            "basename": basename,
+            "content_base64": base64.b64encode(raw).decode("ascii"),
+        }
+        if metadata is not None:
+            body["metadata"] = metadata
+        if datatypes is not None:
+            body["datatypes"] = datatypes
+        if source is not None:
+            body["source"] = source
+        return list(self._call("POST", f"members/{pmid}/files/", body)["ids"])
+
+    def files(self, pmid: str) -> list[dict[str, Any]]:
+        """The member's completed files, in the exchange-member listing shape."""
+        return self._call("GET", f"members/{pmid}/files/")  # type: ignore[no-any-return]
+
+    # --- what the sandbox recorded ---
+
+    def inbox(self, project_member_id: str | None = None) -> list[dict[str, Any]]:
+        """Messages sent through ``message/``: project_member_id, subject, message, sent_at."""
+        return self._call("GET", "inbox/", project_member_id=project_member_id)  # type: ignore[no-any-return]
+
+    def webhooks(self, project_member_id: str | None = None) -> list[dict[str, Any]]:
+        """Webhook POSTs sent: url, headers, body (str), status, error, attempt."""
+        return self._call("GET", "webhooks/", project_member_id=project_member_id)  # type: ignore[no-any-return]
+
+    def request_log(self) -> dict[str, Any]:
+        """``{"requests": [{"method","path","status",...}], "counts": {"GET /path/": n}}``."""
+        return self._call("GET", "requests/")  # type: ignore[no-any-return]
+
+    def clear_request_log(self) -> None:
+        self._call("DELETE", "requests/")
+
+    # --- faults ---
+
+    def set_fault(
+        self,
+        endpoint: str = "/",
+        latency_ms: float = 0,
+        error_rate: float = 0.0,
+        status: int = 503,
+        drop_connection: bool = False,
+        times: int | None = None,
+    ) -> dict[str, Any]:
+        """Inject a fault for paths starting with ``endpoint``.
+
+        ``latency_ms`` is added to every matching request. With probability ``error_rate``
+        the request fails: with ``status``, or by closing the connection without an answer
+        when ``drop_connection`` is set (``drop_connection`` with ``error_rate=0`` drops
+        every request). ``times`` limits the fault to that many matching requests.
+        """
+        body = {
+            "endpoint": endpoint,
+            "latency_ms": latency_ms,
+            "error_rate": error_rate,
+            "status": status,
+            "drop_connection": drop_connection,
+            "times": times,
+        }
+        return self._call("POST", "faults/", body)  # type: ignore[no-any-return]
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "faults/")
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Log one line per request without the query string (it may carry tokens)."""
+
+    verbose = False
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if self.verbose:
+            path = self.path.split("?", 1)[0]
+            logger.info('%s "%s %s" %s', self.address_string(), self.command, path, code)
+
+    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        if self.verbose:
+            logger.info("%s %s", self.address_string(), format % args)
+
+
+class _VerboseHandler(_QuietHandler):
+    verbose = True
+
+
+class Sandbox(SandboxClient):
+    """An Open Humans sandbox served on a background thread.
+
+    ``with Sandbox() as oh:`` starts it on a free port (``oh.base_url``) and stops it on exit.
+    """
+
+    def __init__(
+        self,
+        client_id: str = DEFAULT_CLIENT_ID,
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+        redirect_uri: str = DEFAULT_REDIRECT_URI,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        state_file: str | os.PathLike[str] | None = None,
+        access_token_lifetime: int = DEFAULT_ACCESS_TOKEN_LIFETIME,
+        *,
+        data_dir: str | os.PathLike[str] | None = None,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__("http://unstarted.invalid")
+        self.host = host
+        self.port = port
+        self.verbose = verbose
+        self.store = Store(
+            client_id=client_id,
+            client_secret=client_secret,
+            redirect_uri=redirect_uri,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            access_token_lifetime=access_token_lifetime,
+            state_file=state_file,
+            data_dir=data_dir,
+        )
+        self.app = SandboxApp(self.store)
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # Cheap local reads instead of a control-plane round trip.
+    @property
+    def client_id(self) -> str:
+        return str(self.store.config["client_id"])
+
+    @property
+    def client_secret(self) -> str:
+        return str(self.store.config["client_secret"])
+
+    @property
+    def redirect_uri(self) -> str:
+        return str(self.store.config["redirect_uri"])
+
+    @property
+    def master_token(self) -> str:
+        return str(self.store.config["master_token"])
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> Sandbox:
+        """Bind the port and serve on a daemon thread; return ``self``."""
+        if self._server is not None:
+            return self
+        handler = _VerboseHandler if self.verbose else _QuietHandler
+        server = make_server(self.host, self.port, self.app, threaded=True, request_handler=handler)
+        server.daemon_threads = True
+        self._server = server
+        host = self.host
+        if host in ("0.0.0.0", ""):  # noqa: S104 - a bind address, compared not used
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        self.port = server.server_port
+        self.base_url = f"http://{host}:{self.port}"
+        self._thread = threading.Thread(
+            target=server.serve_forever, name=f"oh-sandbox-{self.port}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close the port and remove temporary file storage."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.close()
+        self.store.close()
+
+    def serve_forever(self) -> None:
+        """Serve on the calling thread until interrupted (used by the CLI)."""
+        if self._server is None:
+            self.start()
+        assert self._thread is not None
+        try:
+            while self._thread.is_alive():
+                self._thread.join(timeout=0.5)
+        finally:
+            self.stop()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = self.base_url if self.running else "stopped"
+        return f"<Sandbox {state}>"
