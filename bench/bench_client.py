@@ -129,11 +129,11 @@ def round_trips(control: Control, operation: Callable[[], object]) -> int:
     return len(control.api_requests()) - before
 
 
-def bench_round_trips(base: str, file_counts: list[int]) -> list[tuple[str, int, str, str]]:
+def bench_round_trips(base: str, file_counts: list[int]) -> list[tuple[str, object, str, str]]:
     """Rows of (operation, ours, old library, protocol minimum)."""
     control = Control(base)
     config = control.config()
-    rows: list[tuple[str, int, str, str]] = []
+    rows: list[tuple[str, object, str, str]] = []
     pmid, tokens = control.member("bench-upload")
     with OpenHumansClient(tokens["access_token"], base_url=base) as client:
         rows.append(
@@ -172,17 +172,14 @@ def bench_round_trips(base: str, file_counts: list[int]) -> list[tuple[str, int,
             count = len(control.api_requests()) - before
         assert listed == n, f"listed {listed} of {n} files"
         old = 2 * math.ceil(n / 100) - 1 if n else 1
-        rows.append((f"list {n} files", count, str(max(1, old)), str(max(1, math.ceil(n / 100)))))
+        rows.append((f"list {n} file(s)", count, str(max(1, old)), str(max(1, math.ceil(n / 100)))))
     ids3 = [control.member(f"bench-msg-{i}")[0] for i in range(3)]
     with OpenHumansClient(config["master_token"], base_url=base) as master:
-        rows.append(
-            (
-                "message 3 members (master)",
-                round_trips(control, lambda: master.message("s", "m", project_member_ids=ids3)),
-                "1 (reached 1)",
-                "1",
-            )
-        )
+        sent = round_trips(control, lambda: master.message("s", "m", project_member_ids=ids3))
+    inbox = control.call("GET", "/_sandbox/inbox/")
+    reached = len({m["project_member_id"] for m in inbox} & set(ids3))
+    # 0.2.0 form-encoded the list (repeated keys): only the last id got it (spec §2.4).
+    rows.append(("message 3 members (master)", f"{sent} (reached {reached})", "1 (reached 1)", "1"))
     rows.append(
         (
             "token refresh",
