@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode
 
@@ -23,7 +22,7 @@ from .forms import (
     clean_metadata,
     split_member_ids,
 )
-from .state import Store, api_datetime, now_iso
+from .state import Store, api_datetime
 from .web import ALLOW_GET, ALLOW_POST, HTTPError, api_response, parse_api_body, server_error
 
 if TYPE_CHECKING:
@@ -162,9 +161,10 @@ def leave_project(app: SandboxApp, pmid: str, erasure_requested: bool) -> list[d
         erasure = store.members[pmid]["erasure_requested"]
         url = store.config.get("webhook_url") or ""
         secret = store.config.get("webhook_secret") or ""
+        now = store.now_iso()
     if not webhook.is_valid_webhook_url(url):
         return []
-    deliveries = webhook.deliver(url, secret, pmid, erasure)
+    deliveries = webhook.deliver(url, secret, pmid, erasure, now)
     with store.lock:
         store.webhooks.extend(deliveries)
         store.changed()
@@ -330,7 +330,7 @@ def message(app: SandboxApp, request: Request) -> Response:
             ids = [pmid for pmid, m in store.members.items() if store.is_active(m)]
         project_name = store.project["name"]
         full_subject = MESSAGE_PREFIX + (subject or f'From "{project_name}"')
-        sent_at = now_iso()
+        sent_at = store.now_iso()
         for pmid in dict.fromkeys(ids):
             store.inbox.append(
                 {
@@ -354,8 +354,8 @@ def remove_members(app: SandboxApp, request: Request) -> Response:
     store = app.store
     caller = authenticate(request, store, allow_user=True, allow=ALLOW_POST)
     check_method(request, ("POST",), ALLOW_POST, "Project Remove Members")
+    body = parse_api_body(request)
     if caller.is_master:
-        body = parse_api_body(request)
         ids = split_member_ids(body.get("project_member_ids"))
         if not ids:
             return api_response(
@@ -442,7 +442,7 @@ def upload_direct(app: SandboxApp, request: Request) -> Response:
             host_url(request),
             "PUT",
             record["key"],
-            int(time.time()) + storage.UPLOAD_URL_LIFETIME,
+            int(store.now()) + storage.UPLOAD_URL_LIFETIME,
         )
     return api_response({"id": record["id"], "url": url}, 201, allow=ALLOW_POST)
 

@@ -52,6 +52,7 @@ ROUTES: list[tuple[str, View]] = [
     ("/_sandbox/requests/", control.requests_log),
     ("/_sandbox/faults/", control.faults),
     ("/_sandbox/reset/", control.reset),
+    ("/_sandbox/clock/", control.clock),
     ("/_sandbox/config/", control.config),
 ]
 

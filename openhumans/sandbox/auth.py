@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from werkzeug.wrappers import Request
@@ -59,7 +58,7 @@ def authenticate(request: Request, store: Store, *, allow_user: bool, allow: str
         if allow_user and bearer:
             record = store.access_tokens.get(bearer)
             if record is not None:
-                if time.time() >= record["expires"]:
+                if store.now() >= record["expires"]:
                     raise fail("Expired token.")
                 return Caller("user", bearer, record["pmid"])
             oauth_error = True

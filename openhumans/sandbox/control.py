@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import time
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
@@ -363,6 +362,27 @@ def faults(app: SandboxApp, request: Request) -> Response:
     return plain_json(fault, 201)
 
 
+def clock(app: SandboxApp, request: Request) -> Response:
+    """``GET`` the sandbox clock; ``POST {"advance": seconds}`` moves it (never back)."""
+    store = app.store
+    if request.method == "POST":
+        data = read_json_object(request)
+        unknown = set(data) - {"advance"}
+        if unknown:
+            raise bad(f"unknown keys: {sorted(unknown)}")
+        advance = data.get("advance", 0)
+        if isinstance(advance, bool) or not isinstance(advance, int | float) or advance < 0:
+            raise bad("advance must be a number of seconds >= 0")
+        with store.lock:
+            store.clock_offset += float(advance)
+    elif request.method != "GET":
+        raise method_not_allowed("GET, POST")
+    with store.lock:
+        return plain_json(
+            {"now": api_datetime(store.now_iso()), "offset_seconds": store.clock_offset}
+        )
+
+
 def reset(app: SandboxApp, request: Request) -> Response:
     if request.method != "POST":
         raise method_not_allowed("POST")
@@ -397,7 +417,7 @@ def config(app: SandboxApp, request: Request) -> Response:
         store.project.update(project_updates)
         if data.get("regenerate_master_token"):
             store.config["master_token"] = generate_token(64)
-            store.config["master_token_expires"] = time.time() + MASTER_TOKEN_LIFETIME
+            store.config["master_token_expires"] = store.now() + MASTER_TOKEN_LIFETIME
         if "master_token_expires_in" in data:
             expires_in = data["master_token_expires_in"]
             if expires_in is None:
@@ -405,6 +425,6 @@ def config(app: SandboxApp, request: Request) -> Response:
             else:
                 if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
                     raise bad("master_token_expires_in must be a number of seconds or null")
-                store.config["master_token_expires"] = time.time() + expires_in
+                store.config["master_token_expires"] = store.now() + expires_in
         store.changed()
         return plain_json(config_json(store))

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
@@ -38,26 +37,20 @@ OAUTH_PARAMS = (
 
 
 def redirect_uri_allowed(uri: str, registered: str) -> bool:
-    """DOT's ``redirect_to_uri_allowed``: exact scheme/host/path, loopback any port (RFC 8252)."""
+    """DOT's ``redirect_to_uri_allowed``: same scheme, host, port and path; the registered
+    query a subset of the asked one; a loopback IP (``127.0.0.1``, ``::1``) with any port
+    (RFC 8252 §7.3; ``localhost`` is not loopback here)."""
     try:
         asked, allowed = urlsplit(uri), urlsplit(registered)
         asked_port, allowed_port = asked.port, allowed.port
     except ValueError:
         return False
-    if asked.scheme not in ALLOWED_SCHEMES:
+    if asked.scheme not in ALLOWED_SCHEMES or asked.scheme != allowed.scheme:
         return False
-    loopback = (
-        allowed.scheme == "http"
-        and allowed.hostname in ("127.0.0.1", "::1")
-        and allowed_port is None
-    )
-    del asked_port
-    same = asked.scheme == allowed.scheme and asked.path == allowed.path
-    if loopback:
-        same = same and asked.hostname == allowed.hostname
-    else:
-        same = same and asked.netloc == allowed.netloc
-    if not same:
+    if asked.hostname != allowed.hostname or asked.path != allowed.path:
+        return False
+    loopback = allowed.scheme == "http" and allowed.hostname in ("127.0.0.1", "::1")
+    if asked_port != allowed_port and not loopback:
         return False
     return set(parse_qsl(allowed.query)).issubset(set(parse_qsl(asked.query)))
 
@@ -366,7 +359,7 @@ def _code_grant(
     if not _client_authenticated(store, request, params):
         return oauth_error("invalid_client")
     record = store.codes.get(code)
-    if record is None or record["expires"] <= time.time():
+    if record is None or record["expires"] <= store.now():
         return oauth_error("invalid_grant")
     challenge = record.get("code_challenge")
     if challenge is not None:

@@ -103,6 +103,10 @@ class SandboxClient:
         """A new master token with a fresh 24 hours, as the project page does."""
         return str(self.configure(regenerate_master_token=True)["master_token"])
 
+    def advance_clock(self, seconds: float) -> dict[str, Any]:
+        """Move the sandbox clock forward: tokens, codes, keys and URLs expire by it."""
+        return self._call("POST", "clock/", {"advance": seconds})  # type: ignore[no-any-return]
+
     def reset(self) -> None:
         """Forget members, tokens, files, inbox, webhooks, the request log and faults."""
         self._call("POST", "reset/")

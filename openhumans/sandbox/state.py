@@ -68,9 +68,9 @@ def generate_token(length: int = 30) -> str:
     return "".join(secrets.choice(TOKEN_CHARS) for _ in range(length))
 
 
-def now_iso() -> str:
-    """Return the current UTC time as an ISO string with an explicit offset."""
-    return datetime.now(UTC).isoformat()
+def now_iso(offset: float = 0.0) -> str:
+    """Return the current UTC time (plus ``offset`` seconds) as an ISO string with offset."""
+    return datetime.fromtimestamp(time.time() + offset, UTC).isoformat()
 
 
 def api_datetime(value: str | None) -> str | None:
@@ -118,6 +118,8 @@ class Store:
         data_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.lock = threading.RLock()
+        # Seconds added to the wall clock by /_sandbox/clock/ (tests of lifetimes).
+        self.clock_offset = 0.0
         self.state_file = Path(state_file) if state_file else None
         self._own_data_dir = False
         if data_dir is not None:
@@ -142,13 +144,22 @@ class Store:
         self._clear()
         self.config.update(self._defaults)
         self.config["master_token"] = generate_token(64)
-        self.config["master_token_expires"] = time.time() + MASTER_TOKEN_LIFETIME
+        self.config["master_token_expires"] = self.now() + MASTER_TOKEN_LIFETIME
         self.config["project"] = json.loads(json.dumps(DEFAULT_PROJECT))
         if self.state_file is not None and self.state_file.exists():
             self._load()
             # Command-line values win over the saved ones: they are what the user just typed.
             self.config.update(self._defaults)
             self.save()
+
+    # --- clock ---
+
+    def now(self) -> float:
+        """The sandbox's clock (epoch seconds): every expiry check uses it."""
+        return time.time() + self.clock_offset
+
+    def now_iso(self) -> str:
+        return now_iso(self.clock_offset)
 
     # --- lifecycle ---
 
@@ -175,7 +186,8 @@ class Store:
             for record in self.files.values():
                 self.delete_blob(record)
             self._clear()
-            self.config["master_token_expires"] = time.time() + MASTER_TOKEN_LIFETIME
+            self.clock_offset = 0.0
+            self.config["master_token_expires"] = self.now() + MASTER_TOKEN_LIFETIME
             self.changed()
 
     def _load(self) -> None:
@@ -246,7 +258,7 @@ class Store:
             member = {
                 "project_member_id": pmid,
                 "username": username,
-                "created": now_iso(),
+                "created": self.now_iso(),
                 "joined": authorized,
                 "authorized": authorized,
                 "revoked": False,
@@ -295,7 +307,7 @@ class Store:
                 revoked=True,
                 joined=False,
                 authorized=False,
-                erasure_requested=now_iso() if erasure_requested else None,
+                erasure_requested=self.now_iso() if erasure_requested else None,
             )
             self.delete_tokens(pmid)
             self.changed()
@@ -314,7 +326,7 @@ class Store:
             self.access_tokens[access] = {
                 "pmid": pmid,
                 "scope": scope_text,
-                "expires": time.time() + lifetime,
+                "expires": self.now() + lifetime,
                 "refresh_token": refresh,
             }
             self.refresh_tokens[refresh] = {
@@ -347,14 +359,14 @@ class Store:
             n = 0
             for rec in self.access_tokens.values():
                 if rec["pmid"] == pmid:
-                    rec["expires"] = time.time() - 1
+                    rec["expires"] = self.now() - 1
                     n += 1
             self.changed()
             return n
 
     def master_token_expired(self) -> bool:
         expires = self.config.get("master_token_expires")
-        return expires is not None and time.time() >= float(expires)
+        return expires is not None and self.now() >= float(expires)
 
     # --- codes ---
 
@@ -375,7 +387,7 @@ class Store:
                 "scope": " ".join(scope),
                 "code_challenge": code_challenge,
                 "code_challenge_method": code_challenge_method,
-                "expires": time.time() + CODE_LIFETIME,
+                "expires": self.now() + CODE_LIFETIME,
             }
             self.changed()
             return code
@@ -409,7 +421,7 @@ class Store:
                 "pmid": pmid,
                 "basename": key.rsplit("/", 1)[-1],
                 "key": key,
-                "created": now_iso(),
+                "created": self.now_iso(),
                 "metadata": metadata,
                 "datatypes": datatypes,
                 "source": source,
@@ -459,11 +471,11 @@ class Store:
     def new_download_key(self, file_id: int) -> str:
         with self.lock:
             key = str(uuid.uuid4())
-            self.download_keys[key] = (file_id, time.time() + DOWNLOAD_KEY_LIFETIME)
+            self.download_keys[key] = (file_id, self.now() + DOWNLOAD_KEY_LIFETIME)
             return key
 
     def prune_download_keys(self) -> None:
         with self.lock:
-            now = time.time()
+            now = self.now()
             for key in [k for k, (_, exp) in self.download_keys.items() if exp <= now]:
                 del self.download_keys[key]

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import time
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
@@ -84,7 +83,7 @@ def _check_signature(store: Store, request: Request, method: str, key: str) -> R
             "The request signature we calculated does not match the signature you provided. "
             "Check your key and signing method.",
         )
-    if time.time() > expires_at:
+    if store.now() > expires_at:
         return s3_error(403, "AccessDenied", "Request has expired", Expires=expires)
     return None
 
@@ -208,14 +207,14 @@ def download(app: SandboxApp, request: Request, file_id: str) -> Response:
         if record is None or not record["completed"]:
             return html_error(403, "This file is unavailable.")
         entry = store.download_keys.get(key)
-        if entry is None or entry[0] != record["id"] or entry[1] <= time.time():
+        if entry is None or entry[0] != record["id"] or entry[1] <= store.now():
             return html_error(403, "You are not authorized to view this file.")
         url = presign(
             store,
             request.host_url.rstrip("/"),
             "GET",
             record["key"],
-            int(time.time()) + STORAGE_GET_LIFETIME,
+            int(store.now()) + STORAGE_GET_LIFETIME,
         )
     response = Response(b"", status=302)
     response.headers["Location"] = f"{url}&x-oh-key={quote(key, safe='')}"

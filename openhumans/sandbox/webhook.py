@@ -30,12 +30,13 @@ def is_valid_webhook_url(url: str | None) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def payload_bytes(pmid: str, erasure_requested: str | None) -> bytes:
+def payload_bytes(pmid: str, erasure_requested: str | None, now: str | None = None) -> bytes:
     """Spec §3.2: ``json.dumps`` with default separators, keys in the server's order.
 
     Spec §3.4 choice: without erasure the timestamp is the time of sending.
     """
-    stamp = datetime.fromisoformat(erasure_requested) if erasure_requested else datetime.now(UTC)
+    sent = datetime.fromisoformat(now) if now else datetime.now(UTC)
+    stamp = datetime.fromisoformat(erasure_requested) if erasure_requested else sent
     payload = {
         "project_member_id": pmid,
         "erasure_requested": erasure_requested is not None,
@@ -69,10 +70,13 @@ def _post(client: httpx.Client, url: str, body: bytes, headers: dict[str, str]) 
 
 
 def deliver(
-    url: str, secret: str | None, pmid: str, erasure_requested: str | None
+    url: str, secret: str | None, pmid: str, erasure_requested: str | None, now: str | None = None
 ) -> list[dict[str, Any]]:
-    """POST the webhook (and the legacy unsigned retry after a non-2xx); return the log rows."""
-    body = payload_bytes(pmid, erasure_requested)
+    """POST the webhook (and the legacy unsigned retry after a non-2xx); return the log rows.
+
+    ``now`` is the sandbox clock's current time (ISO), for the timestamp without erasure.
+    """
+    body = payload_bytes(pmid, erasure_requested, now)
     headers = {
         "User-Agent": USER_AGENT,
         "Accept-Encoding": "gzip, deflate",
