@@ -186,3 +186,11 @@ def test_member_required_view(member, oh, rf):
     assert response.status_code == 200
     assert response.content == b'{"count": 3}'
     assert view(request_of(rf, AnonymousUser())).status_code == 403
+
+
+def test_sandbox_walkthrough(capsys):
+    load_example("sandbox_usage").sandbox_walkthrough()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("http://127.0.0.1:")
+    assert lines[1:3] == ["steps.csv b'day,steps\\n'"] * 2
+    assert lines[3:] == ["[Open Humans Project Message] Hello", "2"]

@@ -65,3 +65,56 @@ def test_the_guide_gives_a_working_project(our_project):
         env=env,
     )
     assert out.split() == ["/openhumans/complete", "/openhumans/deauth", "0"]
+
+
+LOGIN_THROUGH_THE_SANDBOX = """
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+from django.test import Client
+
+from openhumans.models import OpenHumansMember
+
+browser = Client(HTTP_HOST="localhost:5000")
+authorize = browser.get("/openhumans/login/")["Location"]
+page, _, query = authorize.partition("?")
+# What a person does on the sandbox's authorize page: type a name, press Authorize project.
+form = {**dict(parse_qsl(query)), "new_username": "alice", "action": "authorize"}
+back = httpx.post(page, data=form).headers["location"]
+url = urlsplit(back)
+assert f"{url.scheme}://{url.netloc}{url.path}" == "http://localhost:5000/openhumans/complete", back
+done = browser.get(url.path + "?" + url.query)
+member = OpenHumansMember.objects.get()
+print(done.status_code, done["Location"], browser.session["_auth_user_id"] == str(member.user_id))
+"""
+
+
+def test_trying_it_with_the_sandbox(our_project):
+    from openhumans.sandbox import Sandbox
+
+    project, env = our_project
+    settings_py = project / "our_project" / "settings.py"
+    settings_py.write_text(
+        settings_py.read_text() + "\n" + (SNIPPETS / "sandbox_settings.py").read_text()
+    )
+    run(sys.executable, "manage.py", "migrate", cwd=project, env=env)
+    # The guide's sandbox command: its default client id and secret, this redirect URL.
+    with Sandbox(redirect_uri="http://localhost:5000/openhumans/complete", port=0) as oh:
+        env = {
+            **env,
+            "OPENHUMANS_CLIENT_ID": "sandbox-client",
+            "OPENHUMANS_CLIENT_SECRET": "sandbox-secret",
+            "OPENHUMANS_OH_BASE_URL": oh.base_url,
+        }
+        out = run(
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-v",
+            "0",
+            "-c",
+            LOGIN_THROUGH_THE_SANDBOX,
+            cwd=project,
+            env=env,
+        )
+    assert out.split() == ["302", "/", "True"]

@@ -19,7 +19,8 @@ def sandbox_walkthrough():
         with OpenHumansClient(tokens["access_token"], base_url=oh.base_url) as api:
             api.message("Hello", "Your data is ready.")
             for datafile in api.iter_files():
-                print(datafile.basename, httpx.get(datafile.download_url).content)
+                download = httpx.get(datafile.download_url, follow_redirects=True)
+                print(datafile.basename, download.content)
 
         print(oh.inbox()[0]["subject"])  # [Open Humans Project Message] Hello
         print(len(oh.files(alice)))  # 2
