@@ -6,12 +6,13 @@ from typing import Any
 
 import pytest
 
-from .helpers import APP_BASE_URL
+from .helpers import APP_BASE_URL, REDIRECT_URI
 
 
 @pytest.fixture
 def sandbox(oh_sandbox: Any, settings: Any) -> Any:
     """The sandbox, with the app's settings pointed at it (reverted after the test)."""
+    oh_sandbox.configure(redirect_uri=REDIRECT_URI)  # what the project registered
     settings.OPENHUMANS_OH_BASE_URL = oh_sandbox.base_url
     settings.OPENHUMANS_CLIENT_ID = oh_sandbox.client_id
     settings.OPENHUMANS_CLIENT_SECRET = oh_sandbox.client_secret
