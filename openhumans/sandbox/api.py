@@ -569,8 +569,8 @@ def delete(app: SandboxApp, request: Request) -> Response:
         candidates = sorted(
             (
                 f
-                for f in store.files.values()
-                if f["pmid"] == pmid and f["completed"] and f["source"] == store.id_label
+                for f in store.files_by_member.get(pmid, {}).values()
+                if f["completed"] and f["source"] == store.id_label
             ),
             key=lambda f: f["id"],
         )

@@ -66,9 +66,7 @@ def member_json(store: Store, member: dict[str, Any]) -> dict[str, Any]:
         "revoked": member["revoked"],
         "erasure_requested": api_datetime(member["erasure_requested"]),
         "sources_shared": list(member["sources_shared"]),
-        "file_count": sum(
-            1 for f in store.files.values() if f["pmid"] == member["project_member_id"]
-        ),
+        "file_count": store.count_files(member["project_member_id"]),
     }
 
 

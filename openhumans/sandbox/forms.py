@@ -11,7 +11,7 @@ from .state import DATATYPES, Store
 
 REQUIRED = "This field is required."
 WHOLE_NUMBER = "Enter a whole number."
-_EMPTY = (None, "", [], (), {})
+_EMPTY: tuple[Any, ...] = (None, "", [], (), {})
 _DECIMAL_TAIL = re.compile(r"\.0*\s*$")  # Django IntegerField.re_decimal
 
 

@@ -268,11 +268,6 @@ def oauth_error(code: str, description: str | None = None) -> Response:
     return token_response(body, 400)
 
 
-class _TokenError(Exception):
-    def __init__(self, response: Response) -> None:
-        self.response = response
-
-
 def _client_authenticated(store: Store, request: Request, params: dict[str, str]) -> bool:
     """DOT: HTTP Basic first, then ``client_id``/``client_secret`` in the body."""
     config = store.config
@@ -289,10 +284,10 @@ def _client_authenticated(store: Store, request: Request, params: dict[str, str]
                 unquote_plus(client_secret).encode(), config["client_secret"].encode()
             ):
                 return True
-    client_id = params.get("client_id")
-    client_secret = params.get("client_secret") or ""
-    return client_id == config["client_id"] and hmac.compare_digest(
-        client_secret.encode(), config["client_secret"].encode()
+    body_id = params.get("client_id")
+    body_secret = params.get("client_secret") or ""
+    return body_id == config["client_id"] and hmac.compare_digest(
+        body_secret.encode(), config["client_secret"].encode()
     )
 
 
@@ -322,27 +317,22 @@ def token(app: SandboxApp, request: Request) -> Response:
     params.update({k: form.getlist(k)[-1] for k in form.keys()})
     duplicates = {k for k in request.args.keys() if len(request.args.getlist(k)) > 1}
     duplicates |= set(request.args.keys()) & set(form.keys())
-    try:
-        with store.lock:
-            grant_type = params.get("grant_type")
-            if grant_type == "refresh_token":
-                return _refresh_grant(store, request, params)
-            if grant_type == "password":
-                for name in ("username", "password"):
-                    if not params.get(name):
-                        return oauth_error(
-                            "invalid_request", f"Request is missing {name} parameter."
-                        )
-                if not _client_authenticated(store, request, params):
-                    return oauth_error("invalid_client")
-                return oauth_error("unauthorized_client")
-            if grant_type == "client_credentials":
-                if not _client_authenticated(store, request, params):
-                    return oauth_error("invalid_client")
-                return oauth_error("unauthorized_client")
-            return _code_grant(store, request, params, duplicates)
-    except _TokenError as err:
-        return err.response
+    with store.lock:
+        grant_type = params.get("grant_type")
+        if grant_type == "refresh_token":
+            return _refresh_grant(store, request, params)
+        if grant_type == "password":
+            for name in ("username", "password"):
+                if not params.get(name):
+                    return oauth_error("invalid_request", f"Request is missing {name} parameter.")
+            if not _client_authenticated(store, request, params):
+                return oauth_error("invalid_client")
+            return oauth_error("unauthorized_client")
+        if grant_type == "client_credentials":
+            if not _client_authenticated(store, request, params):
+                return oauth_error("invalid_client")
+            return oauth_error("unauthorized_client")
+        return _code_grant(store, request, params, duplicates)
 
 
 def _code_grant(

@@ -37,7 +37,7 @@ def index(app: SandboxApp, request: Request) -> Response:
                 f"{esc(m['project_member_id'])}</a>",
                 esc(m["username"]),
                 "active" if store.is_active(m) else ("left" if m["revoked"] else "not joined"),
-                esc(sum(1 for f in store.files.values() if f["pmid"] == m["project_member_id"])),
+                esc(store.count_files(m["project_member_id"])),
             ]
             for m in members
         ]

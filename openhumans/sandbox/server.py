@@ -70,14 +70,14 @@ class SandboxClient:
 
     def config(self) -> dict[str, Any]:
         """The sandbox configuration: client id/secret, master token, redirect URI, ..."""
-        return self._call("GET", "config/")  # type: ignore[no-any-return]
+        return self._call("GET", "config/")
 
     def configure(self, **changes: Any) -> dict[str, Any]:
         """Change ``webhook_url``, ``webhook_secret``, ``access_token_lifetime``,
         ``redirect_uri``, ``client_id``, ``client_secret``, ``project={...}``,
         ``master_token_expires_in`` (seconds, ``None`` = never) or ``regenerate_master_token``.
         """
-        return self._call("POST", "config/", changes)  # type: ignore[no-any-return]
+        return self._call("POST", "config/", changes)
 
     @property
     def client_id(self) -> str:
@@ -105,7 +105,7 @@ class SandboxClient:
 
     def advance_clock(self, seconds: float) -> dict[str, Any]:
         """Move the sandbox clock forward: tokens, codes, keys and URLs expire by it."""
-        return self._call("POST", "clock/", {"advance": seconds})  # type: ignore[no-any-return]
+        return self._call("POST", "clock/", {"advance": seconds})
 
     def reset(self) -> None:
         """Forget members, tokens, files, inbox, webhooks, the request log and faults."""
@@ -126,13 +126,13 @@ class SandboxClient:
             body["username"] = username
         if project_member_id is not None:
             body["project_member_id"] = project_member_id
-        return self._call("POST", "members/", body)  # type: ignore[no-any-return]
+        return self._call("POST", "members/", body)
 
     def members(self) -> list[dict[str, Any]]:
-        return self._call("GET", "members/")  # type: ignore[no-any-return]
+        return self._call("GET", "members/")
 
     def member(self, pmid: str) -> dict[str, Any]:
-        return self._call("GET", f"members/{pmid}/")  # type: ignore[no-any-return]
+        return self._call("GET", f"members/{pmid}/")
 
     def issue_tokens(
         self, pmid: str, *, scope: str | None = None, expires_in: int | None = None
@@ -143,7 +143,7 @@ class SandboxClient:
             body["scope"] = scope
         if expires_in is not None:
             body["expires_in"] = expires_in
-        return self._call("POST", f"members/{pmid}/tokens/", body)  # type: ignore[no-any-return]
+        return self._call("POST", f"members/{pmid}/tokens/", body)
 
     def authorize(
         self,
@@ -170,7 +170,7 @@ class SandboxClient:
         result = self._call(
             "POST", f"members/{pmid}/leave/", {"erasure_requested": erasure_requested}
         )
-        return result["webhooks"]  # type: ignore[no-any-return]
+        return result["webhooks"]
 
     def expire_access_tokens(self, pmid: str) -> int:
         """Make the member's access tokens expired (refresh tokens still work)."""
@@ -208,21 +208,21 @@ class SandboxClient:
 
     def files(self, pmid: str) -> list[dict[str, Any]]:
         """The member's completed files, in the exchange-member listing shape."""
-        return self._call("GET", f"members/{pmid}/files/")  # type: ignore[no-any-return]
+        return self._call("GET", f"members/{pmid}/files/")
 
     # --- what the sandbox recorded ---
 
     def inbox(self, project_member_id: str | None = None) -> list[dict[str, Any]]:
         """Messages sent through ``message/``: project_member_id, subject, message, sent_at."""
-        return self._call("GET", "inbox/", project_member_id=project_member_id)  # type: ignore[no-any-return]
+        return self._call("GET", "inbox/", project_member_id=project_member_id)
 
     def webhooks(self, project_member_id: str | None = None) -> list[dict[str, Any]]:
         """Webhook POSTs sent: url, headers, body (str), status, error, attempt."""
-        return self._call("GET", "webhooks/", project_member_id=project_member_id)  # type: ignore[no-any-return]
+        return self._call("GET", "webhooks/", project_member_id=project_member_id)
 
     def request_log(self) -> dict[str, Any]:
         """``{"requests": [{"method","path","status",...}], "counts": {"GET /path/": n}}``."""
-        return self._call("GET", "requests/")  # type: ignore[no-any-return]
+        return self._call("GET", "requests/")
 
     def clear_request_log(self) -> None:
         self._call("DELETE", "requests/")
@@ -253,7 +253,7 @@ class SandboxClient:
             "drop_connection": drop_connection,
             "times": times,
         }
-        return self._call("POST", "faults/", body)  # type: ignore[no-any-return]
+        return self._call("POST", "faults/", body)
 
     def clear_faults(self) -> None:
         self._call("DELETE", "faults/")
@@ -344,7 +344,6 @@ class Sandbox(SandboxClient):
             return self
         handler = _VerboseHandler if self.verbose else _QuietHandler
         server = make_server(self.host, self.port, self.app, threaded=True, request_handler=handler)
-        server.daemon_threads = True
         self._server = server
         host = self.host
         if host in ("0.0.0.0", ""):  # noqa: S104 - a bind address, compared not used

@@ -29,6 +29,7 @@ DOWNLOAD_KEY_LIFETIME = 3600  # spec §2.9
 UPLOAD_URL_LIFETIME = 6 * 3600  # spec §2.6: INCOMPLETE_FILE_EXPIRATION_HOURS
 STORAGE_GET_LIFETIME = 600  # spec §2.9: the presigned S3 GET URL
 REQUEST_LOG_SIZE = 10_000
+SAVE_DELAY = 0.2  # seconds: the state file is written at most about this often
 
 # The sandbox's datatype "database" (spec §4.4); the project registers the first two.
 DATATYPES: dict[int, str] = {
@@ -120,6 +121,10 @@ class Store:
         self.lock = threading.RLock()
         # Seconds added to the wall clock by /_sandbox/clock/ (tests of lifetimes).
         self.clock_offset = 0.0
+        self._dirty = threading.Condition()
+        self._is_dirty = False
+        self._closing = False
+        self._saver: threading.Thread | None = None
         self.state_file = Path(state_file) if state_file else None
         self._own_data_dir = False
         if data_dir is not None:
@@ -137,11 +142,15 @@ class Store:
             "client_id": client_id,
             "client_secret": client_secret,
             "redirect_uri": redirect_uri,
-            "webhook_url": webhook_url or "",
-            "webhook_secret": webhook_secret or "",
             "access_token_lifetime": int(access_token_lifetime),
         }
+        # Unset webhook options keep what a state file saved (set through the control plane).
+        if webhook_url is not None:
+            self._defaults["webhook_url"] = webhook_url
+        if webhook_secret is not None:
+            self._defaults["webhook_secret"] = webhook_secret
         self._clear()
+        self.config.update(webhook_url="", webhook_secret="")
         self.config.update(self._defaults)
         self.config["master_token"] = generate_token(64)
         self.config["master_token_expires"] = self.now() + MASTER_TOKEN_LIFETIME
@@ -171,6 +180,8 @@ class Store:
         self.files: dict[int, dict[str, Any]] = {}
         self.next_file_id = 1001
         self.storage_keys: dict[str, int] = {}
+        # pmid -> {file id -> record}: listings must not scan every file.
+        self.files_by_member: dict[str, dict[int, dict[str, Any]]] = {}
         self.download_keys: dict[str, tuple[int, float]] = {}
         self.inbox: list[dict[str, Any]] = []
         self.webhooks: list[dict[str, Any]] = []
@@ -207,6 +218,8 @@ class Store:
         self.inbox = saved.get("inbox", [])
         self.webhooks = saved.get("webhooks", [])
         self.storage_keys = {f["key"]: f["id"] for f in self.files.values()}
+        for record in self.files.values():
+            self.files_by_member.setdefault(record["pmid"], {})[record["id"]] = record
 
     def save(self) -> None:
         """Write the state file atomically (no-op without one)."""
@@ -220,12 +233,50 @@ class Store:
         os.replace(tmp, self.state_file)
 
     def changed(self) -> None:
-        """Persist after a change to members, tokens, files, inbox, webhooks or config."""
+        """Note a change to persisted data; a saver thread writes it within ``SAVE_DELAY``."""
+        if self.state_file is None:
+            return
+        with self._dirty:
+            self._is_dirty = True
+            if self._saver is None:
+                self._saver = threading.Thread(
+                    target=self._save_loop, name="oh-sandbox-saver", daemon=True
+                )
+                self._saver.start()
+            self._dirty.notify()
+
+    def _save_loop(self) -> None:
+        # Batches writes: with thousands of files a write per request would dominate.
+        while True:
+            with self._dirty:
+                while not self._is_dirty and not self._closing:
+                    self._dirty.wait()
+                if self._closing and not self._is_dirty:
+                    return
+            time.sleep(SAVE_DELAY)
+            with self._dirty:
+                self._is_dirty = False
+            try:
+                self.save()
+            except OSError as err:  # pragma: no cover - disk trouble must not kill the server
+                logger.warning("sandbox: could not write %s: %s", self.state_file, err)
+
+    def flush(self) -> None:
+        """Write pending changes now and stop the saver thread."""
+        saver = self._saver
+        if saver is not None:
+            with self._dirty:
+                self._closing = True
+                self._dirty.notify()
+            saver.join(timeout=30)
+            self._saver = None
+            self._closing = False
         if self.state_file is not None:
             self.save()
 
     def close(self) -> None:
-        """Remove the temporary data directory, if the store created it."""
+        """Flush the state file; remove the temporary data directory if the store made it."""
+        self.flush()
         if self._own_data_dir:
             import shutil
 
@@ -235,7 +286,7 @@ class Store:
 
     @property
     def project(self) -> dict[str, Any]:
-        return self.config["project"]  # type: ignore[no-any-return]
+        return self.config["project"]
 
     @property
     def id_label(self) -> str:
@@ -433,6 +484,7 @@ class Store:
             }
             self.files[file_id] = record
             self.storage_keys[key] = file_id
+            self.files_by_member.setdefault(pmid, {})[file_id] = record
             return record
 
     def delete_blob(self, record: dict[str, Any]) -> None:
@@ -449,22 +501,23 @@ class Store:
         with self.lock:
             record = self.files.pop(file_id)
             self.storage_keys.pop(record["key"], None)
+            self.files_by_member.get(record["pmid"], {}).pop(file_id, None)
             self.delete_blob(record)
 
     def visible_sources(self, member: dict[str, Any]) -> set[str]:
         """Spec §2.2: this project's own files plus the sources the member shares."""
         return {self.id_label, *member.get("sources_shared", [])}
 
+    def count_files(self, pmid: str) -> int:
+        """All files of a member, completed or not, any source."""
+        return len(self.files_by_member.get(pmid, {}))
+
     def member_files(self, member: dict[str, Any]) -> list[dict[str, Any]]:
         """Completed files listed for a member, ordered by source then id (spec §2.2)."""
         with self.lock:
             sources = self.visible_sources(member)
-            pmid = member["project_member_id"]
-            files = [
-                f
-                for f in self.files.values()
-                if f["pmid"] == pmid and f["completed"] and f["source"] in sources
-            ]
+            own = self.files_by_member.get(member["project_member_id"], {})
+            files = [f for f in own.values() if f["completed"] and f["source"] in sources]
         files.sort(key=lambda f: (f["source"], f["id"]))
         return files
 

@@ -186,3 +186,87 @@ def test_faults_and_request_log(oh, http):
     log = oh.request_log()
     assert log["counts"]["GET " + API] == 3
     assert all("access_token" not in json.dumps(e) for e in log["requests"])
+
+
+def test_state_file_survives_a_restart(tmp_path):
+    state = tmp_path / "state.json"
+    with Sandbox(state_file=state) as oh:
+        pmid = oh.create_member(username="carol")["project_member_id"]
+        tokens = oh.issue_tokens(pmid)
+        oh.add_files(pmid, count=2, content=b"kept")
+        master = oh.master_token
+    with Sandbox(state_file=state) as oh:
+        assert oh.master_token == master
+        r = httpx.get(
+            oh.base_url + API + "exchange-member/",
+            params={"access_token": tokens["access_token"]},
+        )
+        assert r.json()["count"] == 2
+        download = httpx.get(r.json()["data"][0]["download_url"], follow_redirects=True)
+        assert download.content == b"kept"
+
+
+def test_cli_help_documents_every_option():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "openhumans.sandbox", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for option in (
+        "--host",
+        "--port",
+        "--client-id",
+        "--client-secret",
+        "--redirect-uri",
+        "--webhook-url",
+        "--webhook-secret",
+        "--state-file",
+        "OH_SANDBOX_PORT",
+    ):
+        assert option in out
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"),
+    [
+        (
+            "POST",
+            API + "files/delete/",
+            {"content": b"\xff\xfe", "headers": {"Content-Type": "application/json"}},
+        ),
+        ("POST", API + "files/delete/", {"data": {"file_id": str(10**30)}}),
+        (
+            "POST",
+            API + "files/upload/",
+            {"content": b"--x\r\n", "headers": {"Content-Type": "multipart/form-data"}},
+        ),
+        (
+            "POST",
+            API + "message/",
+            {
+                "content": b"a=%ff%fe&message=%ff",
+                "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+            },
+        ),
+        ("GET", "/data-management/datafile-download/" + "9" * 40 + "/", {}),
+        (
+            "POST",
+            "/oauth2/token/",
+            {
+                "content": b"\x00\xff",
+                "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+            },
+        ),
+        ("POST", "/_sandbox/members/", {"content": b"{bad"}),
+        ("POST", "/_sandbox/faults/", {"json": {"error_rate": "x"}}),
+    ],
+)
+def test_garbage_is_a_4xx_and_the_server_survives(oh, http, method, path, kwargs):
+    headers = {"Authorization": f"Bearer {oh.master_token}", **kwargs.pop("headers", {})}
+    r = http.request(method, path, headers=headers, **kwargs)
+    assert 200 <= r.status_code < 500, (r.status_code, r.text)
+    assert http.get(API, params={"access_token": oh.master_token}).status_code == 200
