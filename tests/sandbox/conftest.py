@@ -130,6 +130,14 @@ def assert_token_headers(response: httpx.Response) -> None:
     assert response.headers.get("pragma") == "no-cache"
 
 
+def multi(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Form pairs as httpx wants them: repeated keys become a list, order kept."""
+    out: dict[str, list[str]] = {}
+    for key, value in pairs:
+        out.setdefault(key, []).append(value)
+    return out
+
+
 def query(url: str) -> list[tuple[str, str]]:
     return parse_qsl(urlsplit(url).query, keep_blank_values=True)
 
@@ -246,7 +254,7 @@ def authorize_page(oh, http):
             data.append(("new_username", new_username))
         data.append(("action", action))
         target = urljoin(str(page.url), form.action) if form.action else str(page.url)
-        return http.post(target, data=data)
+        return http.post(target, data=multi(data))
 
     return drive
 
@@ -341,3 +349,18 @@ class WebhookReceiver:
 def webhook_receiver():
     with WebhookReceiver() as receiver:
         yield receiver
+
+
+@pytest.fixture
+def project_settings(oh):
+    """Change the sandbox project's settings for one test, then put them back."""
+    original = oh.config()["project"]
+    changed: set[str] = set()
+
+    def change(**values: Any) -> None:
+        changed.update(values)
+        oh.configure(project=values)
+
+    yield change
+    if changed:
+        oh.configure(project={k: original[k] for k in changed})

@@ -79,7 +79,7 @@ def test_message_json_array_of_three(oh, http, new_member):
 def test_message_repeated_form_keys_reach_only_the_last(oh, http, new_member):
     """§2.4: the form-encoding trap: repeated keys keep only the last value."""
     ms = [new_member() for _ in range(3)]
-    data = [("message", "hi")] + [("project_member_ids", m.pmid) for m in ms]
+    data = {"message": "hi", "project_member_ids": [m.pmid for m in ms]}
     assert_success(http.post(MESSAGE, headers=bearer(oh.master_token), data=data))
     assert inbox_pmids(oh) == [ms[-1].pmid]
 
@@ -247,7 +247,7 @@ def test_remove_master_json_array(oh, http, new_member):
 def test_remove_master_form_repeated_keys_removes_only_last(oh, http, new_member):
     """§2.5: same encoding trap as §2.4."""
     ms = [new_member() for _ in range(3)]
-    data = [("project_member_ids", ms[0].pmid), ("project_member_ids", ms[1].pmid)]
+    data = {"project_member_ids": [ms[0].pmid, ms[1].pmid]}
     assert_success(http.post(REMOVE, headers=bearer(oh.master_token), data=data))
     assert active_pmids(http, oh) == sorted([ms[0].pmid, ms[2].pmid])
 

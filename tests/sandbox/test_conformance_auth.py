@@ -16,6 +16,7 @@ from .conftest import (
     NO_CREDENTIALS,
     REALM,
     REALM_INVALID,
+    TOKEN,
     advance_clock,
     assert_auth_error,
     assert_never_cache,
@@ -273,6 +274,61 @@ def test_missing_trailing_slash_redirects_301(oh, http, method, path):
     assert target == f"{oh.base_url}{path}/?access_token=abc&limit=5"
 
 
+ORIGIN = "https://app.example.org"
+
+
+def test_cors_on_api_responses(oh, http, new_member):
+    """§A.4: django-cors-headers with allow-all covers ``^/api/.*$``."""
+    m = new_member()
+    for r in (
+        http.get(API, headers={**bearer(m.access_token), "Origin": ORIGIN}),
+        http.get(API, headers={"Origin": ORIGIN}),  # the 401 too: the middleware wraps it
+    ):
+        assert r.headers.get("access-control-allow-origin") in ("*", ORIGIN), dict(r.headers)
+
+
+def test_cors_preflight_on_api(oh, http):
+    """§A.4: a browser preflight to the API is answered by the CORS middleware, not a 401."""
+    r = http.options(
+        API + "message/",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
+    assert r.status_code == 200, (r.status_code, r.text)
+    assert r.headers.get("access-control-allow-origin") in ("*", ORIGIN)
+    allowed_headers = r.headers.get("access-control-allow-headers", "").lower()
+    assert "authorization" in allowed_headers and "content-type" in allowed_headers
+    assert "POST" in r.headers.get("access-control-allow-methods", "")
+
+
+def test_no_cors_on_token_endpoint(oh, http):
+    """§A.4: ``/oauth2/token/`` is not CORS-enabled."""
+    r = http.post(TOKEN, headers={"Origin": ORIGIN}, data={"grant_type": "refresh_token"})
+    assert "access-control-allow-origin" not in r.headers
+
+
+def test_browsable_api_for_html_clients(oh, http, new_member):
+    """§A.4: ``Accept: text/html`` or ``?format=api`` returns HTML; ``?format=json`` JSON."""
+    m = new_member()
+    r = http.get(API, headers={**bearer(m.access_token), "Accept": "text/html"})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    r = http.get(API, params={"format": "api"}, headers=bearer(m.access_token))
+    assert r.headers["content-type"].startswith("text/html")
+    r = http.get(API, params={"format": "json"}, headers=bearer(m.access_token))
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.json()["id_label"].startswith("direct-sharing-")
+
+
+def test_frame_options_header(oh, http, new_member):
+    """§A.4: API responses carry ``X-Frame-Options``."""
+    m = new_member()
+    assert http.get(API, headers=bearer(m.access_token)).headers.get("x-frame-options")
+
+
 def test_drf_error_envelope(oh, http, new_member):
     """§A.4: uploads/delete/exchange-member put the field map at top level."""
     m = new_member()
@@ -383,15 +439,22 @@ def test_revoked_member_is_invalid_for_message_and_remove(oh, http, new_member, 
     [
         ("files/upload/direct/", {"filename": "a.txt", "metadata": '{"description":"","tags":[]}'}),
         ("files/delete/", {"all_files": "true"}),
-        ("files/upload/complete/", {"file_id": "1"}),
+        ("files/upload/complete/", {"file_id": "FILE"}),
+        ("files/upload/", {"metadata": '{"description":"","tags":[]}'}),
     ],
 )
 def test_revoked_member_is_invalid_for_files(oh, http, new_member, path, data):
     """§A.5: uploads/delete/complete need a joined, authorized, not revoked member."""
-    m = new_member(files=1)
+    m = new_member()
+    (fid,) = oh.add_files(m.pmid, count=1)
+    data = {k: (str(fid) if v == "FILE" else v) for k, v in data.items()}
     oh.leave(m.pmid)
+    files = {"data_file": ("a.txt", b"a")} if path == "files/upload/" else None
     r = http.post(
-        API + path, headers=bearer(oh.master_token), data={**data, "project_member_id": m.pmid}
+        API + path,
+        headers=bearer(oh.master_token),
+        data={**data, "project_member_id": m.pmid},
+        files=files,
     )
     assert r.status_code == 400, r.text
     assert r.json() == MEMBER_INVALID

@@ -333,3 +333,43 @@ def test_members_limit_and_offset(oh, http):
     assert len(body["results"]) == 1
     assert body["next"] is None
     assert body["previous"] == f"{oh.base_url}{MEMBERS}?access_token={tok}&limit=2&offset=2"
+
+
+# --- project settings that change what a client sees ---------------------------------------
+
+
+def test_shared_sources_listed_and_ordered_by_source_then_id(
+    oh, http, new_member, project_settings
+):
+    """§2.1/§2.2: requested sources become sources_shared; files sorted by (source, id)."""
+    project_settings(requested_sources=["direct-sharing-91"])
+    info = project(http, oh.master_token)
+    assert info["request_sources_access"] == ["direct-sharing-91"]
+    assert info["requested_sources"] == ["/api/public/project/91/"]
+    m = new_member()
+    own, other = [], []
+    for _ in range(2):
+        other += oh.add_files(m.pmid, count=1, source="direct-sharing-91")
+        own += oh.add_files(m.pmid, count=1)
+    oh.add_files(m.pmid, count=1, source="direct-sharing-77")  # not shared: never listed
+    body = http.get(EXCHANGE, headers=bearer(m.access_token)).json()
+    assert body["sources_shared"] == ["direct-sharing-91"]
+    assert [(f["source"], f["id"]) for f in body["data"]] == (
+        [(info["id_label"], i) for i in own] + [("direct-sharing-91", i) for i in other]
+    )
+    shared = [f for f in body["data"] if f["source"] == "direct-sharing-91"]
+    assert all(f["source_project"].endswith("/api/public/project/91/") for f in shared)
+
+
+@pytest.mark.parametrize("usernames", [True, False])
+def test_username_only_when_requested(oh, http, new_member, project_settings, usernames):
+    """§2.2/§2.3: ``username`` keys are present only when the project requests usernames."""
+    project_settings(request_username_access=usernames)
+    m = new_member(username="beau")
+    body = http.get(EXCHANGE, headers=bearer(m.access_token)).json()
+    (item,) = http.get(MEMBERS, params={"access_token": oh.master_token}).json()["results"]
+    assert ("username" in body) is usernames
+    assert ("username" in item) is usernames
+    if usernames:
+        assert body["username"] == item["username"] == "beau"
+        assert list(body)[-2:] == ["username", "data"]

@@ -215,6 +215,16 @@ def test_authorize_loopback_ip_accepts_any_port():
         assert bad.status_code == 400
 
 
+def test_authorize_inactive_project(oh, http, project_settings):
+    """§1.1 check 2: an inactive project → 302 to /direct-sharing/authorize-inactive/."""
+    project_settings(active=False)
+    r = http.get(AUTHORIZE, params=authorize_params(oh, state="s"))
+    assert r.status_code == 302, r.text
+    location = httpx.URL(str(r.url)).join(r.headers["location"])
+    assert location.path == "/direct-sharing/authorize-inactive/"
+    assert "code" not in dict(query(str(location)))
+
+
 def test_authorize_deny(oh, http, new_member, authorize_page):
     """§1.1: deny → ?error=access_denied&state=..., with no origin."""
     m = new_member()

@@ -10,7 +10,7 @@ from urllib.parse import urljoin
 
 import pytest
 
-from .conftest import API, _FormParser, bearer, hmac_sha1
+from .conftest import API, _FormParser, bearer, hmac_sha1, multi
 
 REMOVE = API + "remove-members/"
 SECRET = "abcdefghijklmnop"
@@ -125,7 +125,7 @@ def test_leave_through_member_page(oh, http, new_member, hooked):
     data = [*form.hidden, ("erasure_requested", form.fields["erasure_requested"][0] or "on")]
     data += [(name, value) for name, value, _ in form.buttons if name]
     target = urljoin(str(page.url), form.action) if form.action else str(page.url)
-    r = http.post(target, data=data)
+    r = http.post(target, data=multi(data))
     assert r.status_code in (200, 302, 303), r.text
     (delivery,) = hooked.deliveries
     assert_payload(delivery.body, m.pmid, erasure=True)
