@@ -359,6 +359,21 @@ def test_delete_foreign_or_missing_file_is_not_an_error(oh, http, new_member):
     assert file_ids(http, oh, other.pmid) == [theirs]
 
 
+def test_delete_only_touches_this_projects_files(oh, http, new_member, project_settings):
+    """§2.8: only files uploaded by *this* project are considered, not shared sources' files."""
+    project_settings(requested_sources=["direct-sharing-91"])
+    m = new_member()
+    own = oh.add_files(m.pmid, count=2, basename="x.csv")
+    shared = oh.add_files(m.pmid, count=2, basename="x.csv", source="direct-sharing-91")
+    r = http.post(DELETE, headers=bearer(m.access_token), data={"file_id": shared[0]})
+    assert r.json() == {"ids": []}
+    r = http.post(DELETE, headers=bearer(m.access_token), data={"file_basename": "x.csv"})
+    assert sorted(r.json()["ids"]) == own
+    r = http.post(DELETE, headers=bearer(m.access_token), data={"all_files": "true"})
+    assert r.json() == {"ids": []}
+    assert file_ids(http, oh, m.pmid) == shared
+
+
 def test_delete_master_token(oh, http, new_member):
     """§2.8: master token with project_member_id."""
     m = new_member(files=2)

@@ -146,6 +146,18 @@ def test_authorize_creates_a_new_member(oh, http, authorize_page):
     assert [i["project_member_id"] for i in listed["results"]] == [me["project_member_id"]]
 
 
+def test_removed_member_rejoins_with_same_id(oh, http, new_member, authorize_page):
+    """§2.5: a removed member can authorize again and keeps the same project_member_id."""
+    m = new_member()
+    assert http.post(API + "remove-members/", headers=bearer(m.access_token)).status_code == 200
+    code = code_from(authorize_page(authorize_params(oh), member=m.pmid))
+    body = assert_token_success(exchange(http, oh, code))
+    me = http.get(API + "exchange-member/", headers=bearer(body["access_token"])).json()
+    assert me["project_member_id"] == m.pmid
+    listed = http.get(API + "members/", params={"access_token": oh.master_token}).json()
+    assert [i["project_member_id"] for i in listed["results"]] == [m.pmid]
+
+
 def test_authorize_unknown_client_id_is_404(oh, http):
     """§1.1 check 1: unknown client_id → HTML 404, no redirect."""
     r = http.get(AUTHORIZE, params={"client_id": "nope", "response_type": "code"})
@@ -349,6 +361,24 @@ def test_token_redirect_uri_mismatch(oh, http, new_member, get_code):
     assert_token_error(
         r, 400, {"error": "invalid_request", "error_description": "Mismatching redirect URI."}
     )
+
+
+def test_token_redirect_uri_required_when_authorize_used_another(oh, http, new_member, get_code):
+    """§1.2: left out only if authorize used the registered default; otherwise identical."""
+    m = new_member()
+    uri = REDIRECT_URI + "?next=%2Fa"
+    code = get_code(m.pmid, redirect_uri=uri)
+    assert_token_error(
+        exchange(http, oh, code),
+        400,
+        {"error": "invalid_request", "error_description": "Mismatching redirect URI."},
+    )
+
+
+def test_token_explicit_default_redirect_uri(oh, http, new_member, get_code):
+    """§1.2: authorize without redirect_uri, token naming the registered one: accepted."""
+    m = new_member()
+    assert_token_success(exchange(http, oh, get_code(m.pmid), redirect_uri=REDIRECT_URI))
 
 
 def test_token_missing_code(oh, http):

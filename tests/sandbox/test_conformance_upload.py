@@ -147,6 +147,16 @@ def test_direct_upload_user_token_overrides_project_member_id(oh, http, new_memb
     assert listing(http, bob.access_token) == []
 
 
+def test_put_with_content_type_breaks_the_signature(oh, http, new_member):
+    """§2.6 step 2: the URL was signed with an empty content type; sending one → 403."""
+    m = new_member()
+    started = start(http, m.access_token)
+    r = put(started["url"], b"data", headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 403, r.text
+    r = put(started["url"], b"data")
+    assert r.status_code == 200, r.text
+
+
 def test_put_chunked_is_501(oh, http, new_member):
     """§2.6 / issue 3: chunked transfer encoding is refused with 501, as S3 does."""
     m = new_member()
@@ -441,6 +451,23 @@ def test_download_redirects_then_serves_bytes(oh, http, new_member):
         got = anonymous.get(httpx.URL(item["download_url"]).join(location))
         assert got.status_code == 200
         assert got.content == b"col\n1\n"
+
+
+def test_download_storage_url_lives_ten_minutes(oh, http, new_member):
+    """§2.9 / §1.6: the storage URL the redirector points to is valid for 10 minutes."""
+    m = new_member()
+    oh.add_files(m.pmid, count=2, content=b"abc")
+    first, second = listing(http, m.access_token)
+    with httpx.Client(timeout=15.0) as anonymous:
+        urls = []
+        for item in (first, second):
+            r = anonymous.get(item["download_url"])
+            assert r.status_code == 302
+            urls.append(httpx.URL(item["download_url"]).join(r.headers["location"]))
+        advance_clock(oh, 600 - 60)
+        assert anonymous.get(urls[0]).content == b"abc"
+        advance_clock(oh, 120)
+        assert anonymous.get(urls[1]).status_code == 403
 
 
 def _assert_403(r, text):

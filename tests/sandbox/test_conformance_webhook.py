@@ -65,6 +65,7 @@ def test_remove_members_master_delivers_signed_webhook(oh, http, new_member, hoo
     assert delivery.method == "POST"
     assert delivery.path == "/openhumans/deauth"
     assert delivery.headers["content-type"] == "application/json"
+    assert delivery.headers["user-agent"].startswith("python-requests/")
     assert delivery.headers[SIGNATURE] == hmac_sha1(SECRET, delivery.body)
     stamp = assert_payload(delivery.body, m.pmid, erasure=False)
     # §3.4 choice: no erasure → timestamp is the time of sending.
