@@ -49,7 +49,12 @@ Choices where the real server is buggy or cannot be copied (spec §6), and other
   4 "Activity tracking"); the project registers 1 and 2.
 - The project requests usernames by default (``username`` keys present); change it with
   ``configure(project={"request_username_access": False})``.
-- ``/oauth2/revoke_token/``, introspection and the public API (spec §2.10) are not served.
+- Of the public API (spec §2.10) only ``/api/public/datatypes/``, ``/api/public/datatype/<id>/``
+  and ``/api/public/project/<id>/`` (404 unless the project is approved, as on the server)
+  are served; ``/oauth2/revoke_token/`` and introspection are not. DRF's browsable API
+  (``Accept: text/html``, ``?format=api``) is not reproduced: answers are always JSON.
+- Clock: ``advance_clock(seconds)`` (``POST /_sandbox/clock/``) moves the sandbox's clock
+  forward for every expiry check; ``reset()`` puts it back.
 """
 
 from __future__ import annotations

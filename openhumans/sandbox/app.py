@@ -13,7 +13,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
 
-from . import api, control, oauth, pages, storage
+from . import api, control, oauth, pages, public, storage
 from .state import Store
 from .web import HTTPError, api_response, not_found, plain_json
 
@@ -33,6 +33,9 @@ ROUTES: list[tuple[str, View]] = [
     (P + "files/upload/complete/", api.upload_complete),
     (P + "files/upload/", api.upload),
     (P + "files/delete/", api.delete),
+    ("/api/public/datatypes/", public.datatypes),
+    ("/api/public/datatype/<dt_id>/", public.datatype),
+    ("/api/public/project/<project_id>/", public.project),
     ("/oauth2/token/", oauth.token),
     ("/direct-sharing/projects/oauth2/authorize/", oauth.authorize),
     ("/data-management/datafile-download/<file_id>/", storage.download),
@@ -93,11 +96,26 @@ class SandboxApp:
             self.log_request(request, status, started)
 
     def handle(self, request: Request) -> Response:
-        """Apply faults, route, and turn any unexpected error into a JSON 500."""
+        """Apply faults, route, add CORS headers, turn unexpected errors into a JSON 500."""
+        response = self._handle(request)
+        # Spec §A.4: django-cors-headers, allow-all, for ^/api/ only.
+        if request.path.startswith("/api/") and "Origin" in request.headers:
+            response.headers["Access-Control-Allow-Origin"] = "*"
+            response.headers.add("Vary", "Origin")
+        return response
+
+    def _handle(self, request: Request) -> Response:
         try:
             fault = self.apply_faults(request)
             if fault is not None:
                 return fault
+            if (
+                request.method == "OPTIONS"
+                and request.path.startswith("/api/")
+                and "Origin" in request.headers
+                and "Access-Control-Request-Method" in request.headers
+            ):
+                return self.preflight(request)
             return self.dispatch(request)
         except DropConnection:
             raise
@@ -127,6 +145,18 @@ class SandboxApp:
             return self.views[endpoint](self, request, **args)
         except HTTPError as err:
             return err.response
+
+    @staticmethod
+    def preflight(request: Request) -> Response:
+        """django-cors-headers answers preflights itself, before any view or auth."""
+        response = Response(b"", status=200)
+        response.headers["Access-Control-Allow-Headers"] = (
+            "accept, accept-encoding, authorization, content-type, dnt, origin, user-agent, "
+            "x-csrftoken, x-requested-with"
+        )
+        response.headers["Access-Control-Allow-Methods"] = "DELETE, GET, OPTIONS, PATCH, POST, PUT"
+        response.headers["Access-Control-Max-Age"] = "86400"
+        return response
 
     # --- faults ---
 

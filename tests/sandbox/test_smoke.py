@@ -270,3 +270,35 @@ def test_garbage_is_a_4xx_and_the_server_survives(oh, http, method, path, kwargs
     r = http.request(method, path, headers=headers, **kwargs)
     assert 200 <= r.status_code < 500, (r.status_code, r.text)
     assert http.get(API, params={"access_token": oh.master_token}).status_code == 200
+
+
+@pytest.mark.oh_sandbox(client_id="marked-id", access_token_lifetime=5)
+def test_fixture_reads_the_marker(oh_sandbox):
+    assert oh_sandbox.client_id == "marked-id"
+    pmid = oh_sandbox.create_member(username="dora")["project_member_id"]
+    assert oh_sandbox.issue_tokens(pmid)["expires_in"] == 5
+
+
+def test_cli_serves_until_interrupted(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OH_SANDBOX_PORT": "0", "OH_SANDBOX_CLIENT_ID": "from-env"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "openhumans.sandbox", "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        first = proc.stdout.readline()
+        url = first.split(" at ")[1].strip().rstrip("/")
+        config = httpx.get(url + "/_sandbox/config/").json()
+        assert config["client_id"] == "from-env"
+        assert httpx.get(url + "/").status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
