@@ -502,6 +502,13 @@ def test_message_to_3_ids_is_one_request_with_a_json_array():
     assert server.json_body() == {"subject": "Hi", "message": "Hello", "project_member_ids": ids}
 
 
+def test_message_sends_a_repeated_id_once():
+    server = Server().on("POST", f"{API}message/", resp(200, "success"))
+    ids = ["22222222", "11111111", "22222222"]
+    make_client(server, MASTER_TOKEN).message("Hi", "Hello", project_member_ids=ids)
+    assert server.json_body()["project_member_ids"] == ["22222222", "11111111"]
+
+
 def test_message_all_members():
     server = Server().on("POST", f"{API}message/", resp(200, "success"))
     make_client(server, MASTER_TOKEN).message("Hi", "Hello", all_members=True)

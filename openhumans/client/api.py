@@ -56,7 +56,9 @@ def _member_ids(value: object) -> list[str]:
         raise InvalidArgumentError("project_member_ids", "must be a non-empty list of strings")
     if not all(isinstance(v, str) and v for v in value):
         raise InvalidArgumentError("project_member_ids", "every id must be a non-empty string")
-    return list(value)
+    # Sent once each: a repeated id makes the server's count check fail with an empty
+    # "Invalid project member ID(s): " error.
+    return list(dict.fromkeys(value))
 
 
 def _optional_member_id(value: object) -> dict[str, str]:
