@@ -172,6 +172,40 @@ def test_dropped_client_connection_does_not_hurt(oh, http, still_alive):
         )
 
 
+def raw_status(oh, request: bytes) -> int:
+    """Send hand-made bytes, return the status of the answer (0 if there was none)."""
+    parts = urlsplit(oh.base_url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head = raw.split(b"\r\n", 1)[0].split(b" ")
+    return int(head[1]) if len(head) > 1 and head[0].startswith(b"HTTP/") else 0
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+        b"Transfer-Encoding: chunked\r\n\r\n5\r\n{}",
+        b"Content-Length: abc\r\n\r\n{}",
+        b"Content-Length: -1\r\n\r\n{}",
+    ],
+    ids=["bad-chunk-size", "truncated-chunk", "cl-not-a-number", "cl-negative"],
+)
+def test_broken_request_framing(oh, still_alive, framing):
+    """Malformed chunked framing or Content-Length → a 4xx, not a 500."""
+    request = (
+        b"POST /api/direct-sharing/project/message/ HTTP/1.1\r\nHost: sandbox\r\n"
+        b"Connection: close\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer " + still_alive.access_token.encode() + b"\r\n" + framing
+    )
+    status = raw_status(oh, request)
+    assert 400 <= status < 500, status
+
+
 def test_concurrent_requests(oh, http, still_alive):
     """The server handles concurrent requests (issue 3: thread-safe)."""
     tok = still_alive.access_token
