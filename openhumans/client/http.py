@@ -114,7 +114,8 @@ def normalise_errors(body: Any) -> dict[str, list[str]]:
     if isinstance(body, Mapping) and isinstance(body.get("errors"), Mapping):
         body = body["errors"]
     if not isinstance(body, Mapping):
-        return {"__all__": [str(body)]} if body else {}
+        # Not a field map (an HTML page, a bare string): keep a readable excerpt.
+        return {"__all__": [str(body)[:200]]} if body else {}
     errors: dict[str, list[str]] = {}
     for field, value in body.items():
         if isinstance(value, list | tuple):
@@ -166,7 +167,7 @@ def error_for(
 
 def connection_error(err: httpx.HTTPError, url: object) -> OpenHumansConnectionError:
     """Wrap a transport failure or timeout; the message carries no token."""
-    kind = "timed out" if isinstance(err, httpx.TimeoutException) else "could not connect"
+    kind = "timed out" if isinstance(err, httpx.TimeoutException) else "connection failed"
     return OpenHumansConnectionError(
         f"Open Humans {kind}: {type(err).__name__}: {redact_url(err)}", url=url
     )
