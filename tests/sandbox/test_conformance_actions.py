@@ -60,7 +60,16 @@ def test_message_user_token(oh, http, new_member):
     (entry,) = oh.inbox()
     assert entry["project_member_id"] == m.pmid
     assert entry["message"] == "Body"
-    assert "Hello" in entry["subject"]
+    assert entry["subject"] == "[Open Humans Project Message] Hello"
+
+
+def test_message_default_subject(oh, http, new_member):
+    """§2.4: without a subject: ``[Open Humans Project Message] From "<project name>"``."""
+    m = new_member()
+    name = http.get(API, headers=bearer(m.access_token)).json()["name"]
+    assert_success(http.post(MESSAGE, headers=bearer(m.access_token), data={"message": "x"}))
+    (entry,) = oh.inbox()
+    assert entry["subject"] == f'[Open Humans Project Message] From "{name}"'
 
 
 def test_message_json_array_of_three(oh, http, new_member):
@@ -124,6 +133,17 @@ def test_message_substitutes_project_member_id(oh, http, new_member):
     assert_success(r)
     got = {e["project_member_id"]: e["message"] for e in oh.inbox()}
     assert got == {m.pmid: f"Your id is {m.pmid}." for m in ms}
+
+
+def test_message_is_a_django_template(oh, http, new_member):
+    """§2.4: any other ``{{ }}`` or ``{% %}`` is interpreted too (Django template rules)."""
+    m = new_member()
+    text = (
+        "{% if PROJECT_MEMBER_ID %}yes{% endif %}|{{ nothing }}|{{ PROJECT_MEMBER_ID|slice:':2' }}"
+    )
+    assert_success(http.post(MESSAGE, headers=bearer(m.access_token), json={"message": text}))
+    (entry,) = oh.inbox()
+    assert entry["message"] == f"yes||{m.pmid[:2]}"
 
 
 @pytest.mark.parametrize(
