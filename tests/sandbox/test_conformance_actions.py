@@ -243,6 +243,20 @@ def test_remove_with_user_token_deletes_that_token(oh, http, new_member):
     assert http.get(API, headers=bearer(other.access_token)).status_code == 200
 
 
+def test_remove_deletes_all_the_members_tokens(oh, http, new_member):
+    """§2.5: **all** of the member's access and refresh tokens are deleted."""
+    m = new_member()
+    second = oh.issue_tokens(m.pmid)
+    assert_success(http.post(REMOVE, headers=bearer(m.access_token)))
+    assert http.get(API, headers=bearer(second["access_token"])).status_code == 401
+    r = http.post(
+        TOKEN,
+        data={"grant_type": "refresh_token", "refresh_token": second["refresh_token"]},
+        auth=(oh.client_id, oh.client_secret),
+    )
+    assert r.json() == {"error": "invalid_grant"}
+
+
 def test_remove_keeps_files_and_member_id(oh, http, new_member):
     """§2.5: files are not deleted; a master-token listing still sees them."""
     m = new_member(files=2)

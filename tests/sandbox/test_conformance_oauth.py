@@ -488,6 +488,16 @@ def test_refresh_rotates_both_tokens(oh, http, new_member, get_code):
     assert_token_success(refresh(http, oh, new["refresh_token"]))
 
 
+def test_refresh_kills_only_its_own_access_token(oh, http, new_member):
+    """§1.4: the access token deleted at refresh is the one paired with that refresh token."""
+    m = new_member()
+    other = oh.issue_tokens(m.pmid)  # a second device of the same member
+    assert_token_success(refresh(http, oh, m.refresh_token))
+    assert http.get(API, headers=bearer(m.access_token)).status_code == 401
+    assert http.get(API, headers=bearer(other["access_token"])).status_code == 200
+    assert_token_success(refresh(http, oh, other["refresh_token"]))
+
+
 def test_refresh_with_form_client_auth(oh, http, new_member):
     """§1.4: the same client authentication as §1.2 (form variant)."""
     m = new_member()

@@ -526,3 +526,93 @@ def test_download_expired_key(oh, http, new_member):
     assert http.get(item["download_url"]).status_code == 302
     advance_clock(oh, 240)
     _assert_403(http.get(item["download_url"]), NOT_AUTHORIZED)
+
+
+# --- §4.4 datatypes, and the links a listing carries ----------------------------------------
+
+DATATYPE_FIELDS = {
+    "id",
+    "name",
+    "parent",
+    "children",
+    "description",
+    "details",
+    "uploadable",
+    "source_projects",
+}
+
+
+def registered_and_unregistered(http, token):
+    """IDs of a datatype the project registered and of one it did not (via the public API)."""
+    info = http.get(API, headers=bearer(token)).json()
+    registered = [int(u.rstrip("/").rsplit("/", 1)[1]) for u in info["registered_datatypes"]]
+    public = http.get("/api/public/datatypes/").json()
+    assert list(public) == ["count", "next", "previous", "results"]
+    others = [d["id"] for d in public["results"] if d["id"] not in registered]
+    assert registered and others, (registered, public)
+    return registered[0], others[0], public["results"]
+
+
+def uploaded_datatypes(http, token, datatypes: str | None) -> list[str]:
+    extra = {} if datatypes is None else {"datatypes": datatypes}
+    started = start(http, token, **extra)
+    put(started["url"], b"x")
+    http.post(COMPLETE, headers=bearer(token), data={"file_id": started["id"]})
+    return next(f for f in listing(http, token) if f["id"] == started["id"])["datatypes"]
+
+
+def test_datatypes_by_id_and_by_name(oh, http, new_member):
+    """§4.4: a JSON list of IDs, or of case-insensitive names; listed as absolute URLs."""
+    m = new_member()
+    dt, _, table = registered_and_unregistered(http, m.access_token)
+    name = next(d["name"] for d in table if d["id"] == dt)
+    url = f"{oh.base_url}/api/public/datatype/{dt}/"
+    assert uploaded_datatypes(http, m.access_token, json.dumps([dt])) == [url]
+    assert uploaded_datatypes(http, m.access_token, json.dumps([name.upper()])) == [url]
+    followed = http.get(url)
+    assert followed.status_code == 200
+    assert set(followed.json()) == DATATYPE_FIELDS
+
+
+@pytest.mark.parametrize("auto_add", [False, True])
+def test_datatypes_omitted(oh, http, new_member, project_settings, auto_add):
+    """§4.4: left out → all registered datatypes with auto_add_datatypes, otherwise none."""
+    project_settings(auto_add_datatypes=auto_add)
+    m = new_member()
+    info = http.get(API, headers=bearer(m.access_token)).json()
+    expected = [oh.base_url + u for u in info["registered_datatypes"]] if auto_add else []
+    assert sorted(uploaded_datatypes(http, m.access_token, None)) == sorted(expected)
+
+
+def test_datatypes_errors(oh, http, new_member):
+    """§4.4: unknown IDs or names, and datatypes the project did not register."""
+    m = new_member()
+    _, unregistered, _ = registered_and_unregistered(http, m.access_token)
+
+    def error(datatypes):
+        r = http.post(
+            DIRECT,
+            headers=bearer(m.access_token),
+            data={"filename": "a.txt", "metadata": META, "datatypes": datatypes},
+        )
+        assert r.status_code == 400, r.text
+        (message,) = r.json()["datatypes"]
+        return message
+
+    assert error("[987654]") == (
+        "The following datatypes don't match items in our database: [987654]"
+    )
+    assert error('["no such type"]') == (
+        "The following datatypes don't match items in our database: ['no such type']"
+    )
+    assert error(json.dumps([unregistered])).startswith(
+        "The following datatypes aren't registered for this project: "
+    )
+
+
+def test_unapproved_project_link_is_404(oh, http, new_member, project_settings):
+    """§2.10: ``source_project`` of an unapproved project's file returns 404."""
+    project_settings(approved=False)
+    m = new_member(files=1)
+    (item,) = listing(http, m.access_token)
+    assert http.get(item["source_project"]).status_code == 404
