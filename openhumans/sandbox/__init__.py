@@ -33,9 +33,11 @@ Choices where the real server is buggy or cannot be copied (spec §6), and other
   once there is a member, exactly as the server (spec §A.2). Send ``?access_token=``.
 - ``message/``: the message is stored in the sandbox inbox (``/_sandbox/inbox/``) instead of
   emailed. ``subject`` is the email subject as sent (``[Open Humans Project Message] ...``);
-  ``project_subject`` is the raw value. Only ``{{ PROJECT_MEMBER_ID }}`` is substituted; other
-  Django template syntax is left as is. When the ID list is invalid only that error is
-  reported (not also the ``__all__`` one).
+  ``project_subject`` is the raw value. The message is rendered with Django's standalone
+  template engine (no settings); if that fails (syntax error, a filter needing settings) the
+  entry keeps the text with only ``{{ PROJECT_MEMBER_ID }}`` substituted plus an ``error``
+  key, and the API still answers ``"success"`` (the mail would go out later). When the ID
+  list is invalid only that error is reported (not also the ``__all__`` one).
 - Authorize page: "not logged in" is replaced by choosing a sandbox member (radio ``member``)
   or creating one (``new_username``) on the consent page; ``approval_prompt=auto`` never
   skips the page, as there is no login session. Inactive projects are not modelled.

@@ -332,19 +332,38 @@ def message(app: SandboxApp, request: Request) -> Response:
         full_subject = MESSAGE_PREFIX + (subject or f'From "{project_name}"')
         sent_at = store.now_iso()
         for pmid in dict.fromkeys(ids):
-            store.inbox.append(
-                {
-                    "project_member_id": pmid,
-                    "subject": full_subject,
-                    "message": _PMID_TOKEN.sub(pmid, text),
-                    "sent_at": sent_at,
-                    "project_subject": subject,
-                    "from": f"{project_name} <support@openhumans.org>",
-                    "reply_to": store.project["contact_email"],
-                }
-            )
+            rendered, error = render_message(text, pmid)
+            entry = {
+                "project_member_id": pmid,
+                "subject": full_subject,
+                "message": rendered,
+                "sent_at": sent_at,
+                "project_subject": subject,
+                "from": f"{project_name} <support@openhumans.org>",
+                "reply_to": store.project["contact_email"],
+            }
+            if error:
+                entry["error"] = error
+            store.inbox.append(entry)
         store.changed()
     return api_response("success", allow=ALLOW_POST)
+
+
+def render_message(text: str, pmid: str) -> tuple[str, str | None]:
+    """Spec §2.4: the message is a Django template with ``PROJECT_MEMBER_ID`` in context.
+
+    Uses Django's standalone template engine (no settings needed for plain tags and most
+    filters). If rendering fails (a syntax error, or a filter that needs settings), the
+    member would get no email; the inbox keeps the text with only the ID substituted and
+    the error.
+    """
+    try:
+        from django.template import Context, Engine
+
+        rendered = Engine().from_string(text).render(Context({"PROJECT_MEMBER_ID": pmid}))
+    except Exception as err:  # noqa: BLE001 - any template failure means "not delivered"
+        return _PMID_TOKEN.sub(pmid, text), f"{type(err).__name__}: {err}"
+    return str(rendered), None
 
 
 # --- §2.5 remove-members ---

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import socket
@@ -9,13 +10,13 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
 
 from . import api, control, oauth, pages, public, storage
 from .state import Store
-from .web import HTTPError, api_response, not_found, plain_json
+from .web import HTTPError, api_response, esc, html_page, not_found, plain_json
 
 logger = logging.getLogger("openhumans.sandbox")
 
@@ -38,6 +39,7 @@ ROUTES: list[tuple[str, View]] = [
     ("/api/public/project/<project_id>/", public.project),
     ("/oauth2/token/", oauth.token),
     ("/direct-sharing/projects/oauth2/authorize/", oauth.authorize),
+    ("/direct-sharing/authorize-inactive/", oauth.inactive),
     ("/data-management/datafile-download/<file_id>/", storage.download),
     ("/_storage/<path:key>", storage.storage),
     ("/", pages.index),
@@ -60,6 +62,51 @@ ROUTES: list[tuple[str, View]] = [
 ]
 
 CONTROL_PREFIX = "/_sandbox/"
+
+
+def negotiate(request: Request) -> str:
+    """DRF's renderer choice between JSON and the browsable API (spec §A.4).
+
+    Returns ``"json"``, ``"html"``, ``"not-found"`` (unknown ``?format=``) or
+    ``"not-acceptable"``.
+    """
+    fmt = request.args.get("format")
+    if fmt is not None:
+        return {"json": "json", "api": "html"}.get(fmt, "not-found")
+    header = request.headers.get("Accept", "").strip()
+    if not header:
+        return "json"
+    # DRF orders by specificity, not by q: a browser's text/html wins over */*.
+    kinds = [part.split(";", 1)[0].strip().lower() for part in header.split(",")]
+    for group in (
+        [k for k in kinds if "*" not in k],
+        [k for k in kinds if k.endswith("/*") and k != "*/*"],
+        [k for k in kinds if k == "*/*"],
+    ):
+        for kind in group:
+            if kind in ("application/json", "application/*", "*/*"):
+                return "json"
+            if kind in ("text/html", "text/*"):
+                return "html"
+    return "not-acceptable"
+
+
+def browsable(request: Request, response: Response) -> Response:
+    """A minimal stand-in for DRF's browsable API page: the same answer as HTML."""
+    try:
+        pretty = json.dumps(json.loads(response.get_data()), indent=4, ensure_ascii=False)
+    except ValueError:
+        pretty = response.get_data(as_text=True)
+    page = html_page(
+        "Django REST framework",
+        f"<section><h1>{esc(request.path)}</h1><pre><b>HTTP {response.status}</b>\n"
+        f"{esc(pretty)}</pre></section>",
+        response.status_code,
+    )
+    for name in ("Allow", "WWW-Authenticate", "Vary", "Expires", "Cache-Control"):
+        if name in response.headers:
+            page.headers[name] = response.headers[name]
+    return page
 
 
 class DropConnection(ConnectionAbortedError):
@@ -98,6 +145,12 @@ class SandboxApp:
     def handle(self, request: Request) -> Response:
         """Apply faults, route, add CORS headers, turn unexpected errors into a JSON 500."""
         response = self._handle(request)
+        if (
+            request.path.startswith("/api/")
+            and response.mimetype == "application/json"
+            and negotiate(request) == "html"
+        ):
+            response = browsable(request, response)
         # Spec §A.4: django-cors-headers, allow-all, for ^/api/ only.
         if request.path.startswith("/api/") and "Origin" in request.headers:
             response.headers["Access-Control-Allow-Origin"] = "*"
@@ -109,6 +162,15 @@ class SandboxApp:
             fault = self.apply_faults(request)
             if fault is not None:
                 return fault
+            if request.path.startswith("/api/"):
+                # DRF negotiates the renderer before authenticating (APIView.initial).
+                chosen = negotiate(request)
+                if chosen == "not-found":
+                    return api_response({"detail": "Not found."}, 404)
+                if chosen == "not-acceptable":
+                    return api_response(
+                        {"detail": "Could not satisfy the request Accept header."}, 406
+                    )
             if (
                 request.method == "OPTIONS"
                 and request.path.startswith("/api/")
@@ -121,6 +183,12 @@ class SandboxApp:
             raise
         except HTTPError as err:
             return err.response
+        except HTTPException as err:
+            # werkzeug's own request errors (e.g. a client that disconnected mid-body).
+            body = {"detail": err.description or err.name}
+            if request.path.startswith("/api/"):
+                return api_response(body, err.code or 400)
+            return plain_json(body, err.code or 400)
         except Exception:
             logger.exception("sandbox: unexpected error on %s %s", request.method, request.path)
             return plain_json({"detail": "Internal sandbox error (see the server log)."}, 500)

@@ -89,6 +89,9 @@ def validate_authorize(store: Store, values: MultiDict[str, str]) -> AuthorizeRe
     if params.get("client_id") != config["client_id"]:
         req.fatal = not_found()
         return req
+    if not store.project["active"]:
+        req.fatal = redirect("/direct-sharing/authorize-inactive/")
+        return req
     for name in ("client_id", "response_type", "redirect_uri", "scope", "state"):
         if len(values.getlist(name)) > 1:
             req.fatal = _fatal(f"Duplicate {name} parameter.")
@@ -181,7 +184,10 @@ def authorize(app: SandboxApp, request: Request) -> Response:
         response = Response(b"", status=405)
         response.headers["Allow"] = "GET, POST, HEAD, OPTIONS"
         return response
-    values = request.form if request.method == "POST" else request.args
+    try:
+        values = request.form if request.method == "POST" else request.args
+    except (ValueError, OSError):
+        return _fatal("Malformed request body.")
     with store.lock:
         req = validate_authorize(store, values)
         if req.fatal is not None:
@@ -203,6 +209,16 @@ def authorize(app: SandboxApp, request: Request) -> Response:
                 store, req, error="Choose a member, or type a new username.", status=400
             )
         return redirect(issue_code(store, req, pmid))
+
+
+def inactive(app: SandboxApp, request: Request) -> Response:
+    """Where an inactive project's authorize link leads (spec §1.1 check 2)."""
+    name = app.store.project["name"]
+    return html_page(
+        "Project inactive",
+        f"<section><h1>{esc(name)} is not active</h1><p>This project is not accepting "
+        "new members right now.</p></section>",
+    )
 
 
 def consent_page(
@@ -311,7 +327,7 @@ def token(app: SandboxApp, request: Request) -> Response:
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         try:
             form = MultiDict(request.form)
-        except ValueError:
+        except (ValueError, OSError):
             form = MultiDict()
     params: dict[str, str] = {k: request.args.getlist(k)[-1] for k in request.args.keys()}
     params.update({k: form.getlist(k)[-1] for k in form.keys()})

@@ -355,7 +355,10 @@ class Sandbox(SandboxClient):
         self.port = server.server_port
         self.base_url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(
-            target=server.serve_forever, name=f"oh-sandbox-{self.port}", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"oh-sandbox-{self.port}",
+            daemon=True,
         )
         self._thread.start()
         return self

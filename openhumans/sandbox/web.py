@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.exceptions import HTTPException
 from werkzeug.http import http_date
 from werkzeug.wrappers import Request, Response
 
@@ -167,7 +168,7 @@ def parse_api_body(request: Request, allow: str = ALLOW_POST) -> Body:
     """
     mimetype = request.mimetype
     if mimetype == "application/json":
-        raw = request.get_data(cache=True)
+        raw = read_raw_body(request, allow)
         if not raw:
             # DRF: an empty body parses to nothing at all.
             return Body({}, {}, True)
@@ -193,7 +194,7 @@ def parse_api_body(request: Request, allow: str = ALLOW_POST) -> Body:
     if mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         try:
             form, files = request.form, request.files
-        except ValueError as err:
+        except (ValueError, OSError) as err:
             raise HTTPError(
                 api_response({"detail": f"Multipart form parse error - {err}"}, 400, allow=allow)
             ) from err
@@ -209,13 +210,26 @@ def parse_api_body(request: Request, allow: str = ALLOW_POST) -> Body:
     )
 
 
+def read_raw_body(request: Request, allow: str = ALLOW_POST) -> bytes:
+    """The whole body; broken chunked framing or a short body is a 400 (as gunicorn)."""
+    try:
+        return request.get_data(cache=True)
+    except (OSError, ValueError, HTTPException) as err:
+        raise HTTPError(
+            api_response({"detail": f"Malformed request body: {err}"}, 400, allow=allow)
+        ) from err
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError("Out of range float values are not JSON compliant")
 
 
 def read_json_object(request: Request) -> dict[str, Any]:
     """Read a control-plane JSON object body (empty body = ``{}``); 400 JSON on bad input."""
-    raw = request.get_data(cache=True)
+    try:
+        raw = request.get_data(cache=True)
+    except (OSError, ValueError, HTTPException) as err:
+        raise HTTPError(plain_json({"error": f"malformed request body: {err}"}, 400)) from err
     if not raw.strip():
         if request.form:
             return _last_values(request.form)
