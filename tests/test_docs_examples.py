@@ -194,3 +194,21 @@ def test_sandbox_walkthrough(capsys):
     assert lines[0].startswith("http://127.0.0.1:")
     assert lines[1:3] == ["steps.csv b'day,steps\\n'"] * 2
     assert lines[3:] == ["[Open Humans Project Message] Hello", "2"]
+
+
+def test_every_example_the_docs_show_is_run_here():
+    """Each ``:pyobject:`` the docs include is called by a test in this module."""
+    import re
+
+    docs = EXAMPLES.parent
+    shown = {
+        (source, name)
+        for rst in docs.glob("*.rst")
+        for source, name in re.findall(
+            r"literalinclude:: examples/(\w+)\.py\n\s+:pyobject: (\w+)", rst.read_text()
+        )
+    }
+    assert len(shown) > 15
+    this_module = Path(__file__).read_text()
+    missing = [f"{s}.{n}" for s, n in sorted(shown) if f".{n}(" not in this_module]
+    assert not missing, f"docs examples no test runs: {missing}"
