@@ -301,6 +301,7 @@ class WebhookReceiver:
         self.deliveries: list[Delivery] = []
         self.statuses: list[int] = [200]
         self.delay = 0.0
+        self.on_delivery: Any = None  # called with the Delivery before answering
         self._lock = threading.Lock()
         receiver = self
 
@@ -323,6 +324,8 @@ class WebhookReceiver:
                         if len(receiver.statuses) > 1
                         else receiver.statuses[0]
                     )
+                if receiver.on_delivery is not None:
+                    receiver.on_delivery(receiver.deliveries[-1])
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 self.send_response(status)

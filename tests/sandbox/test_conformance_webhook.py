@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import urljoin
 
+import httpx
 import pytest
 
 from .conftest import API, _FormParser, bearer, hmac_sha1, multi
@@ -85,6 +86,31 @@ def test_remove_members_user_token_webhook_during_the_call(oh, http, new_member,
     assert finished - delivery.received_at >= 0.5  # the sandbox waited for our answer
     assert_payload(delivery.body, m.pmid, erasure=False)
     assert http.get(API, headers=bearer(m.access_token)).status_code == 401
+
+
+def test_webhook_handler_can_call_back_into_the_api(oh, http, new_member, hooked):
+    """§2.5/§3.1: during the webhook the member is already revoked and their token dead;
+    a project that calls the API from its handler is served (no deadlock)."""
+    m, other = new_member(), new_member()
+    seen = {}
+
+    def call_back(delivery):
+        with httpx.Client(base_url=oh.base_url, timeout=10) as c:
+            members = c.get(API + "members/", params={"access_token": oh.master_token})
+            seen["members"] = [i["project_member_id"] for i in members.json()["results"]]
+            seen["own_token"] = c.get(API, headers=bearer(m.access_token)).status_code
+            seen["delete"] = c.post(
+                API + "files/delete/",
+                headers=bearer(oh.master_token),
+                data={"project_member_id": m.pmid, "all_files": "true"},
+            ).json()
+
+    hooked.on_delivery = call_back
+    r = http.post(REMOVE, headers=bearer(m.access_token))
+    assert r.status_code == 200, r.text
+    assert seen["members"] == [other.pmid]
+    assert seen["own_token"] == 401
+    assert seen["delete"] == {"project_member_id": "project_member_id is invalid"}
 
 
 def test_remove_members_master_form_delivers_one_per_member(oh, http, new_member, hooked):
