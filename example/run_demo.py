@@ -8,6 +8,7 @@ Ctrl-C stops both servers.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,13 +39,30 @@ def wait_for_port(port: int, proc: subprocess.Popen, name: str) -> None:
     raise SystemExit(f"The {name} did not start listening on port {port}.")
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def keep_state_consistent(db: Path, state: Path) -> None:
+    """Start both stores afresh if only one is left: the site's tokens must be the sandbox's."""
+    leftovers = [db, state, state.with_name(state.name + ".files")]
+    if db.exists() != state.exists():
+        print("The demo database and the sandbox's state do not belong together; starting afresh.")
+        for path in leftovers:
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+
+
 def stop(procs: list[subprocess.Popen]) -> None:
+    """Stop the servers as Ctrl-C would (the sandbox then saves its state), then harder."""
     for proc in procs:
         if proc.poll() is None:
-            proc.terminate()
+            proc.send_signal(signal.SIGINT)
     for proc in procs:
         try:
-            proc.wait(timeout=5)
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -72,8 +90,10 @@ def main() -> int:
     env.setdefault("OPENHUMANS_CLIENT_SECRET", "sandbox-secret")
     env.setdefault("OPENHUMANS_WEBHOOK_SECRET", "demo-webhook-secret-0123456789")
 
+    state_file = EXAMPLE_DIR / ".sandbox-state.json"
+    keep_state_consistent(Path(env.get("DEMO_DB", EXAMPLE_DIR / "db.sqlite3")), state_file)
     manage = [sys.executable, str(EXAMPLE_DIR / "manage.py")]
-    print("Preparing the demo database (example/db.sqlite3)...")
+    print("Preparing the demo database...")
     subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
 
     sandbox_cmd = [
@@ -85,7 +105,7 @@ def main() -> int:
         "--redirect-uri", f"{site_url}/openhumans/complete",
         "--webhook-url", f"{site_url}/openhumans/deauth",
         "--webhook-secret", env["OPENHUMANS_WEBHOOK_SECRET"],
-        "--state-file", str(EXAMPLE_DIR / ".sandbox-state.json"),
+        "--state-file", str(state_file),
     ]  # fmt: skip
     # runserver is threaded: the sandbox calls the site's webhook while the site's own
     # remove-members request to the sandbox is still open (spec §5 item 9).
@@ -94,7 +114,7 @@ def main() -> int:
     procs: list[subprocess.Popen] = []
     # New sessions: Ctrl-C reaches only this script, which then stops the servers in order.
     popen = {"env": env, "cwd": EXAMPLE_DIR, "start_new_session": True}
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         procs.append(subprocess.Popen(sandbox_cmd, **popen))
         wait_for_port(sandbox_port, procs[0], "Open Humans sandbox")
@@ -104,7 +124,7 @@ def main() -> int:
             "\n"
             f"  The demo is running. Open {site_url}/ in your browser.\n"
             f"  Open Humans sandbox: {sandbox_url}/\n"
-            "  Press Ctrl-C to stop.\n",
+            "  Press Ctrl-C to stop. To start afresh, delete example/db.sqlite3.\n",
             flush=True,
         )
         while all(proc.poll() is None for proc in procs):
