@@ -4,6 +4,7 @@ openhumans.E001  a required setting is missing
 openhumans.E002  a base URL setting is not an absolute http(s) URL
 openhumans.W001  no OPENHUMANS_WEBHOOK_SECRET while DEBUG is off
 openhumans.W002  OpenHumansBackend is not in AUTHENTICATION_BACKENDS
+openhumans.W003  an OPENHUMANS_* setting this app does not know (a typo?)
 """
 
 from __future__ import annotations
@@ -66,4 +67,13 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="openhumans.W002",
             )
         )
+    for name in dir(settings):
+        if name.startswith("OPENHUMANS_") and name not in DEFAULTS:
+            messages.append(
+                Warning(
+                    f"{name} is not a django-open-humans setting; it is ignored.",
+                    hint="Known settings: " + ", ".join(DEFAULTS) + ".",
+                    id="openhumans.W003",
+                )
+            )
     return messages

@@ -184,6 +184,8 @@ def complete(request: HttpRequest) -> HttpResponse:
     if not _log_in(request, member):
         messages.error(request, "This account cannot log in.")
         return HttpResponseRedirect(_logout_redirect())
+    if user is not None:
+        messages.success(request, "Your Open Humans account is connected.")
     return HttpResponseRedirect(next_url or _login_redirect())
 
 

@@ -146,3 +146,9 @@ def test_every_module_imports_without_settings():
     )
     assert result.returncode == 0, result.stderr
     assert "openhumans.E001" in result.stdout
+
+
+def test_check_w003_for_an_unknown_openhumans_setting(settings):
+    settings.OPENHUMANS_WEBHOOK_SECRETS = "typo"
+    (warning,) = [m for m in check_settings() if m.id == "openhumans.W003"]
+    assert "OPENHUMANS_WEBHOOK_SECRETS" in warning.msg

@@ -390,3 +390,18 @@ def test_documented_view_names_exist():
         assert hasattr(views, name)
     assert hasattr(views.list_files, "get")
     assert hasattr(views.DeleteFile, "post") and hasattr(views.DeleteAllFiles, "post")
+
+
+def test_no_token_reaches_the_logs(client, sandbox, pmid, caplog):
+    caplog.set_level("DEBUG")
+    log_in(client, sandbox, pmid, next="/x/")
+    member = OpenHumansMember.objects.get()
+    sandbox.add_files(pmid, count=101)
+    client.get("/openhumans/list/")
+    sandbox.expire_access_tokens(pmid)
+    client.get("/openhumans/list/")  # refreshed after a 401
+    secrets = {member.access_token, member.refresh_token}
+    member.refresh_from_db()
+    secrets |= {member.access_token, member.refresh_token}
+    for secret in secrets:
+        assert secret not in caplog.text
