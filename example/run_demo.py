@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Run the demo: migrate, start the Open Humans sandbox and the example site, print the address.
 
-``make demo`` runs this. Ports come from DEMO_PORT (default 8000) and SANDBOX_PORT (8001).
-Ctrl-C stops both servers.
+``make demo`` runs this. Ports come from DEMO_PORT (default 8000) and SANDBOX_PORT (8001);
+the site's database from DEMO_DB (example/db.sqlite3) and the sandbox's state from
+DEMO_STATE_FILE (example/.sandbox-state.json). Ctrl-C stops both servers.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def main() -> int:
     env.setdefault("OPENHUMANS_CLIENT_SECRET", "sandbox-secret")
     env.setdefault("OPENHUMANS_WEBHOOK_SECRET", "demo-webhook-secret-0123456789")
 
-    state_file = EXAMPLE_DIR / ".sandbox-state.json"
+    state_file = Path(env.get("DEMO_STATE_FILE", EXAMPLE_DIR / ".sandbox-state.json"))
     keep_state_consistent(Path(env.get("DEMO_DB", EXAMPLE_DIR / "db.sqlite3")), state_file)
     manage = [sys.executable, str(EXAMPLE_DIR / "manage.py")]
     print("Preparing the demo database...")

@@ -1,0 +1,67 @@
+"""``make demo``'s script: it starts both servers, prints the address, and Ctrl-C stops them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+from .conftest import EXAMPLE_DIR, free_port
+
+
+def test_run_demo_serves_and_stops_on_ctrl_c(tmp_path):
+    site_port, sandbox_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENHUMANS_", "DJANGO_"))}
+    env.update(
+        DEMO_PORT=str(site_port),
+        SANDBOX_PORT=str(sandbox_port),
+        DEMO_DB=str(tmp_path / "db.sqlite3"),
+        DEMO_STATE_FILE=str(tmp_path / "state.json"),
+        PYTHONUNBUFFERED="1",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLE_DIR / "run_demo.py")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line, "run_demo.py exited early:\n" + "".join(lines)
+            lines.append(line)
+            if "The demo is running" in line:
+                break
+        assert f"Open http://127.0.0.1:{site_port}/ in your browser." in lines[-1]
+
+        home = httpx.get(f"http://127.0.0.1:{site_port}/")
+        assert home.status_code == 200
+        assert "Log in with Open Humans" in home.text
+        login = httpx.get(f"http://127.0.0.1:{site_port}/openhumans/login/")
+        assert login.headers["location"].startswith(
+            f"http://127.0.0.1:{sandbox_port}/direct-sharing/projects/oauth2/authorize/"
+        )
+        created = httpx.post(
+            f"http://127.0.0.1:{sandbox_port}/_sandbox/members/", json={"username": "kept"}
+        )
+        assert created.status_code == 201
+    finally:
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C does
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "Stopping the demo" in out
+    for port in (site_port, sandbox_port):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+        except httpx.ConnectError:
+            continue
+        raise AssertionError(f"something still listens on {port}")
+    # The sandbox saved its state on the way out: the member is there next time.
+    assert "kept" in (tmp_path / "state.json").read_text()
