@@ -232,6 +232,16 @@ def test_api_responses_are_never_cached(oh, http, new_member, method, path, data
     assert_never_cache(r)
 
 
+def test_head_on_get_endpoints(oh, http, new_member):
+    """§A.4: ``Allow: GET, HEAD, OPTIONS``: HEAD answers like GET, without a body."""
+    m = new_member()
+    r = http.head(API + "exchange-member/", headers=bearer(m.access_token))
+    assert r.status_code == 200
+    assert r.content == b""
+    assert r.headers["content-type"].startswith("application/json")
+    assert http.head(API).status_code == 401
+
+
 def test_auth_errors_are_never_cached(oh, http):
     """§A.4: the 401 answers come from the views too, so they carry ``never_cache``."""
     assert_never_cache(http.get(API))

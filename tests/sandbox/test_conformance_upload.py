@@ -95,6 +95,19 @@ def test_direct_upload_three_steps(oh, http, new_member):
     assert got.content == content
 
 
+@pytest.mark.parametrize("filename", ["my data (1).csv", "résumé.txt", "a+b&c=d.json"])
+def test_direct_upload_filename_used_verbatim(oh, http, new_member, filename):
+    """§2.6: ``filename`` is used verbatim as the last part of the key (and the basename)."""
+    m = new_member()
+    started = start(http, m.access_token, filename=filename)
+    assert put(started["url"], b"abc").status_code == 200
+    r = http.post(COMPLETE, headers=bearer(m.access_token), data={"file_id": started["id"]})
+    assert r.json() == {"status": "ok", "size": 3}
+    (item,) = listing(http, m.access_token)
+    assert item["basename"] == filename
+    assert httpx.get(item["download_url"], follow_redirects=True, timeout=15).content == b"abc"
+
+
 def test_direct_upload_json_body(oh, http, new_member):
     """§2.6: step 1 and step 3 also take JSON bodies."""
     m = new_member()
