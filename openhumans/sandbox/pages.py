@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
@@ -21,6 +22,20 @@ def _table(headers: list[str], rows: list[list[str]], empty: str) -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _list(items: list[str], empty: str) -> str:
+    if not items:
+        return f"<p class=muted>{esc(empty)}</p>"
+    return "<ul class=items>" + "".join(items) + "</ul>"
+
+
+def _when(value: str | None) -> str:
+    """A readable UTC time for people: ``2026-11-27 11:14:36 UTC``."""
+    if not value:
+        return ""
+    text = value.replace("T", " ").replace("Z", "")
+    return text.split(".", 1)[0].split("+", 1)[0] + " UTC"
 
 
 def index(app: SandboxApp, request: Request) -> Response:
@@ -59,7 +74,7 @@ def index(app: SandboxApp, request: Request) -> Response:
 <p><a href="{esc(authorize)}">Start an authorization</a> (as the project would send you).</p>
 </section>
 <section><h2>Members</h2>
-{_table(["Project member ID", "Username", "Status", "Files"], rows, "No members yet.")}
+{_table(["Member ID", "Username", "Status", "Files"], rows, "No members yet.")}
 </section>
 <section><h2>For programs</h2><p class=muted>JSON control plane:
 <a href="/_sandbox/config/">/_sandbox/config/</a>,
@@ -85,25 +100,19 @@ def member_page(app: SandboxApp, request: Request, pmid: str) -> Response:
         webhooks = [w for w in store.webhooks if w.get("project_member_id") == pmid]
         active = store.is_active(member)
         status = "active" if active else ("left the project" if member["revoked"] else "not joined")
-    file_rows = [
-        [
-            esc(f["id"]),
-            f'<a href="{esc(f["download_url"])}">{esc(f["basename"])}</a>',
-            esc(f["source"]),
-            esc(f["created"]),
-            f"<code>{esc(f['metadata'])}</code>",
-        ]
+    file_items = [
+        f'<li><a href="{esc(f["download_url"])}"><strong>{esc(f["basename"])}</strong></a>'
+        f"<div class=muted>#{esc(f['id'])} · {esc(f['source'])} · {esc(_when(f['created']))}"
+        f"</div><pre>{esc(json.dumps(f['metadata'], ensure_ascii=False))}</pre></li>"
         for f in files
     ]
-    message_rows = [
-        [
-            esc(api_datetime(m["sent_at"])),
-            esc(m["subject"]),
-            f"<pre>{esc(m['message'])}</pre>",
-        ]
+    message_items = [
+        f"<li><strong>{esc(m['subject'])}</strong>"
+        f"<div class=muted>{esc(_when(api_datetime(m['sent_at'])))}</div>"
+        f"<pre>{esc(m['message'])}</pre></li>"
         for m in reversed(inbox)
     ]
-    webhook_rows = [_webhook_row(w) for w in reversed(webhooks)]
+    webhook_items = [_webhook_item(w) for w in reversed(webhooks)]
     if active:
         leave = f"""
 <section><h2>Leave project</h2>
@@ -115,33 +124,30 @@ from the project</label>
 deauthorization webhook.</p></section>"""
     else:
         leave = ""
+    since = _when(api_datetime(member["created"]))
     body = f"""
 <section><h1>{esc(member["username"])} <span class=muted>{esc(pmid)}</span></h1>
-<p>Status: <strong>{esc(status)}</strong>. Member since {esc(api_datetime(member["created"]))}.
-</p></section>
-<section><h2>Files ({len(files)})</h2>
-{_table(["ID", "File", "Source", "Created", "Metadata"], file_rows, "No files.")}</section>
-<section><h2>Inbox ({len(inbox)})</h2>
-{_table(["Sent", "Subject", "Message"], message_rows, "No messages.")}</section>
+<p>Status: <strong>{esc(status)}</strong>. Member since {esc(since)}.</p></section>
+<section><h2>Files ({len(files)})</h2>{_list(file_items, "No files.")}</section>
+<section><h2>Inbox ({len(inbox)})</h2>{_list(message_items, "No messages.")}</section>
 <section><h2>Webhook deliveries ({len(webhooks)})</h2>
-{_table(["Sent", "URL", "Status", "Body"], webhook_rows, "No webhook deliveries.")}</section>
+{_list(webhook_items, "No webhook deliveries.")}</section>
 {leave}"""
     return html_page(f"{member['username']} - Open Humans sandbox", body)
 
 
-def _webhook_row(w: dict[str, Any]) -> list[str]:
+def _webhook_item(w: dict[str, Any]) -> str:
     if w.get("error"):
         outcome = f"<span class=error>{esc(w['error'])}</span>"
     else:
         ok = w.get("status") is not None and 200 <= int(w["status"]) < 300
-        outcome = f"<span class={'ok' if ok else 'error'}>{esc(w.get('status'))}</span>"
+        outcome = f"<span class={'ok' if ok else 'error'}>HTTP {esc(w.get('status'))}</span>"
     signed = "signed" if "X-OpenHumans-Webhooks-Signature" in w.get("headers", {}) else "unsigned"
-    return [
-        esc(w.get("sent_at")),
-        f"<code>{esc(w['url'])}</code>",
-        f"{outcome} <span class=muted>(attempt {esc(w.get('attempt'))}, {signed})</span>",
-        f"<pre>{esc(w['body'])}</pre>",
-    ]
+    return (
+        f"<li>{outcome} <span class=muted>attempt {esc(w.get('attempt'))}, {signed}, "
+        f"{esc(_when(w.get('sent_at')))}</span><div><code>{esc(w['url'])}</code></div>"
+        f"<pre>{esc(w['body'])}</pre></li>"
+    )
 
 
 def leave(app: SandboxApp, request: Request, pmid: str) -> Response:

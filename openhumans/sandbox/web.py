@@ -80,7 +80,7 @@ section{background:#fff;border:1px solid #dde3ea;border-radius:8px;padding:1rem;
 h1{font-size:1.4rem;margin:.2rem 0 .8rem}h2{font-size:1.1rem;margin:0 0 .6rem}
 table{width:100%;border-collapse:collapse;font-size:.95rem}
 th,td{text-align:left;padding:.35rem .4rem;border-bottom:1px solid #eef1f4;vertical-align:top;
-word-break:break-word}
+overflow-wrap:anywhere}
 code,pre{font:.85rem/1.4 ui-monospace,Menlo,Consolas,monospace;background:#f0f3f6;
 border-radius:4px;padding:.1rem .3rem}
 pre{padding:.5rem;white-space:pre-wrap;word-break:break-all;margin:.3rem 0}
@@ -93,6 +93,10 @@ button.secondary{background:#fff;color:#1f4e79}
 button.danger{background:#a4262c;border-color:#a4262c}
 .muted{color:#5f6b76;font-size:.9rem}.error{color:#a4262c;font-weight:600}
 .ok{color:#1e7b34}
+ul.items{list-style:none;margin:0;padding:0}
+ul.items li{padding:.5rem 0;border-bottom:1px solid #eef1f4;overflow-wrap:anywhere}
+ul.items li:last-child{border-bottom:0}
+@media (max-width:40rem){main{padding:.5rem}section{padding:.75rem}}
 """
 
 
