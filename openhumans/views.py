@@ -42,6 +42,7 @@ from .signals import member_deauth
 __all__ = [
     "DeleteAllFiles",
     "DeleteFile",
+    "MemberRequiredMixin",
     "UploadFile",
     "complete",
     "deauth",

@@ -106,3 +106,27 @@ def test_pending_notices_are_listed_without_tokens(admin_client, member_factory,
     assert_no_token(
         admin_client.get(f"{url}{notice.pk}/change/"), member.access_token, member.refresh_token
     )
+
+
+def test_retry_action_and_max_attempts(admin_client, member_factory, sandbox):
+    import io
+
+    from django.core.management import call_command
+
+    member = member_factory()
+    sandbox.set_fault(
+        endpoint="/api/direct-sharing/project/remove-members/", error_rate=1.0, status=503
+    )
+    member.delete()  # inside the test transaction: the notice waits, unsent
+    notice = PendingDeauthNotice.objects.get()
+    PendingDeauthNotice.objects.update(attempts=5)
+    out = io.StringIO()
+    call_command("openhumans_retry_deauth", "--max-attempts", "5", stdout=out)
+    assert "0 sent, 0 still pending" in out.getvalue()
+    sandbox.clear_faults()
+    admin_client.post(
+        "/admin/openhumans/pendingdeauthnotice/",
+        {"action": "retry", "_selected_action": [notice.pk]},
+    )
+    assert not PendingDeauthNotice.objects.exists()
+    assert api_requests(sandbox, "remove-members/") == 1
