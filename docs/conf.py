@@ -42,5 +42,4 @@ html_title = f"django-open-humans {release}"
 html_theme_options = {
     "description": "Log people in through Open Humans and work with their data.",
     "fixed_sidebar": True,
-    "page_width": "1100px",
 }

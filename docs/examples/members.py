@@ -16,7 +16,8 @@ from openhumans.models import OpenHumansMember
 def get_member_of_a_user():
     User = get_user_model()
     single_user = User.objects.all()[0]  # get a single user
-    print(single_user.openhumansmember)  # <OpenHumansMember (oh_id='12341337')>
+    # Prints: <OpenHumansMember (oh_id='12341337')>
+    print(single_user.openhumansmember)
     return single_user.openhumansmember
 
 
