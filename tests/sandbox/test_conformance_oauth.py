@@ -196,14 +196,14 @@ def test_authorize_redirect_uri_with_extra_query_is_accepted(oh, http, new_membe
     assert_token_success(exchange(http, oh, params["code"], redirect_uri=uri))
 
 
-def test_authorize_loopback_ip_accepts_any_port():
-    """§1.1: a registered ``http://127.0.0.1/...`` accepts any port (RFC 8252)."""
+@pytest.mark.parametrize("registered", ["http://127.0.0.1/cb", "http://[::1]/cb"])
+def test_authorize_loopback_ip_accepts_any_port(registered):
+    """§1.1: a registered ``http://127.0.0.1/...`` or ``http://[::1]/...`` accepts any port."""
     from openhumans.sandbox import Sandbox
 
+    host = registered.split("/")[2]
     with (
-        Sandbox(
-            client_id="c", client_secret="s", redirect_uri="http://127.0.0.1:8000/cb", port=0
-        ) as box,
+        Sandbox(client_id="c", client_secret="s", redirect_uri=registered, port=0) as box,
         httpx.Client(base_url=box.base_url, timeout=15) as client,
     ):
         ok = client.get(
@@ -211,7 +211,7 @@ def test_authorize_loopback_ip_accepts_any_port():
             params={
                 "client_id": "c",
                 "response_type": "code",
-                "redirect_uri": "http://127.0.0.1:54321/cb",
+                "redirect_uri": f"http://{host}:54321/cb",
             },
         )
         assert ok.status_code == 200, ok.text
@@ -220,7 +220,7 @@ def test_authorize_loopback_ip_accepts_any_port():
             params={
                 "client_id": "c",
                 "response_type": "code",
-                "redirect_uri": "http://127.0.0.1:54321/other",
+                "redirect_uri": f"http://{host}:54321/other",
             },
         )
         assert bad.status_code == 400
