@@ -186,7 +186,10 @@ def page(browser, request):
         try:
             page.screenshot(path=str(out / f"{name}.png"), full_page=True)
             (out / f"{name}.html").write_text(page.content())
-            print(f"\nsaved {out / name}.png and .html (page URL {page.url})")
+            demo = request.node.funcargs.get("demo")
+            if demo is not None:
+                (out / f"{name}.site.log").write_text(demo.log.read_text())
+            print(f"\nsaved {out / name}.png, .html and .site.log (page URL {page.url})")
         except Exception as err:  # the page may be gone; the test's own error matters more
             print(f"\ncould not save the failure artifacts: {err}")
     context.close()
