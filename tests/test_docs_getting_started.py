@@ -76,7 +76,7 @@ from django.test import Client
 from openhumans.models import OpenHumansMember
 
 browser = Client(HTTP_HOST="localhost:5000")
-authorize = browser.get("/openhumans/login/")["Location"]
+authorize = browser.get("/openhumans/login/?next=/openhumans/list/")["Location"]
 page, _, query = authorize.partition("?")
 # What a person does on the sandbox's authorize page: type a name, press Authorize project.
 form = {**dict(parse_qsl(query)), "new_username": "alice", "action": "authorize"}
@@ -85,7 +85,9 @@ url = urlsplit(back)
 assert f"{url.scheme}://{url.netloc}{url.path}" == "http://localhost:5000/openhumans/complete", back
 done = browser.get(url.path + "?" + url.query)
 member = OpenHumansMember.objects.get()
+files = browser.get(done["Location"])
 print(done.status_code, done["Location"], browser.session["_auth_user_id"] == str(member.user_id))
+print(files.status_code, "Your files on Open Humans" in files.content.decode())
 """
 
 
@@ -117,4 +119,4 @@ def test_trying_it_with_the_sandbox(our_project):
             cwd=project,
             env=env,
         )
-    assert out.split() == ["302", "/", "True"]
+    assert out.split() == ["302", "/openhumans/list/", "True", "200", "True"]
