@@ -82,11 +82,14 @@ def test_files_messages_and_logging_back_in(page, demo):
     expect(steps.locator("time")).to_contain_text("UTC")
     assert sorted(f["basename"] for f in demo.oh.files(pmid)) == ["sleep.txt", "steps.csv"]
 
-    # Download it back, through the listing's download link, with the browser's cookies.
-    href = steps.get_by_role("link", name="Download").get_attribute("href")
-    response = page.request.get(href)
-    assert response.ok
-    assert response.body() == CSV
+    # Download it back: click the link, as a person would.
+    with page.expect_download() as download_info:
+        steps.get_by_role("link", name="Download").click()
+    download = download_info.value
+    with open(download.path(), "rb") as f:
+        assert f.read() == CSV
+    assert page.url == demo.site + "/dashboard/"  # a download, not a navigation
+    assert download.suggested_filename == "steps.csv"
 
     # Delete one: the other stays.
     file_row(page, "sleep.txt").get_by_role("button", name="Delete").click()
