@@ -16,13 +16,35 @@ key order, both error envelopes, ``"success"`` bodies, the auth matrix and its
 ``WWW-Authenticate`` headers, token rotation, pagination links carrying ``access_token``,
 301s to slash URLs, the download redirector, and the deauthorization webhook.
 
+Control plane (JSON in and out, 4xx JSON ``{"error": ...}`` on bad input); each Python method
+of :class:`SandboxClient` (and so :class:`Sandbox`) is one call to it:
+
+- ``GET/POST /_sandbox/members/``: ``members()``, ``create_member(username, ...)``
+- ``GET /_sandbox/members/<pmid>/``: ``member(pmid)``
+- ``POST /_sandbox/members/<pmid>/tokens/``: ``issue_tokens(pmid, scope=, expires_in=)``
+- ``POST /_sandbox/members/<pmid>/authorize/``: ``authorize(pmid, state=, ...)``
+- ``GET/POST /_sandbox/members/<pmid>/files/``: ``files(pmid)``, ``add_files(pmid, ...)``
+- ``POST /_sandbox/members/<pmid>/leave/``: ``leave(pmid, erasure_requested=)``
+- ``POST /_sandbox/members/<pmid>/expire-tokens/``: ``expire_access_tokens(pmid)``
+- ``GET/DELETE /_sandbox/inbox/``: ``inbox(project_member_id=None)``
+- ``GET/DELETE /_sandbox/webhooks/``: ``webhooks(project_member_id=None)``
+- ``GET/DELETE /_sandbox/requests/``: ``request_log()``, ``clear_request_log()``
+- ``GET/POST/DELETE /_sandbox/faults/``: ``set_fault(endpoint, ...)``, ``clear_faults()``
+- ``GET/POST /_sandbox/clock/``: ``advance_clock(seconds)``
+- ``POST /_sandbox/reset/``: ``reset()``
+- ``GET/POST /_sandbox/config/``: ``config()``, ``configure(**changes)``,
+  ``expire_master_token()``, ``regenerate_master_token()``
+
+``SandboxClient(base_url)`` drives a sandbox running in another process the same way.
+
 Choices where the real server is buggy or cannot be copied (spec §6), and other deviations:
 
 - Webhook without erasure: sent, with ``timestamp`` = the time of sending (spec §3.4; the
   server at HEAD crashes instead). A webhook URL that is not http(s) skips the webhook.
 - Webhook timeout: 30 s per POST (the server has none). A transport error is recorded in
   the webhook log, with no second POST, and the leave/remove request still succeeds.
-  Redirects from the receiver are not followed.
+  Redirects from the receiver are not followed. Any http(s) URL with a host is accepted
+  (Django's URLValidator on the server would refuse a dotless host such as ``http://web/``).
 - ``files/upload/complete/`` with a nonexistent ``file_id``: 400
   ``{"detail":"file does not exist"}`` (the server answers 500). A file of another member
   is accepted, as on the server.

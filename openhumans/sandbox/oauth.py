@@ -37,20 +37,29 @@ OAUTH_PARAMS = (
 
 
 def redirect_uri_allowed(uri: str, registered: str) -> bool:
-    """DOT's ``redirect_to_uri_allowed``: same scheme, host, port and path; the registered
-    query a subset of the asked one; a loopback IP (``127.0.0.1``, ``::1``) with any port
-    (RFC 8252 §7.3; ``localhost`` is not loopback here)."""
+    """DOT 2.x ``redirect_to_uri_allowed``: same scheme, netloc and path, and the registered
+    query a subset of the asked one. A registered loopback IP without a port
+    (``http://127.0.0.1/...``, ``http://[::1]/...``) accepts any port (RFC 8252 §7.3);
+    ``localhost`` is not treated as loopback."""
     try:
         asked, allowed = urlsplit(uri), urlsplit(registered)
-        asked_port, allowed_port = asked.port, allowed.port
+        allowed_port = allowed.port
+        asked.port  # noqa: B018 - a malformed port raises ValueError
     except ValueError:
         return False
-    if asked.scheme not in ALLOWED_SCHEMES or asked.scheme != allowed.scheme:
+    if asked.scheme not in ALLOWED_SCHEMES:
         return False
-    if asked.hostname != allowed.hostname or asked.path != allowed.path:
-        return False
-    loopback = allowed.scheme == "http" and allowed.hostname in ("127.0.0.1", "::1")
-    if asked_port != allowed_port and not loopback:
+    loopback = (
+        allowed.scheme == "http"
+        and allowed.hostname in ("127.0.0.1", "::1")
+        and allowed_port is None
+    )
+    same_place = asked.scheme == allowed.scheme and asked.path == allowed.path
+    if loopback:
+        same_place = same_place and asked.hostname == allowed.hostname
+    else:
+        same_place = same_place and asked.netloc == allowed.netloc
+    if not same_place:
         return False
     return set(parse_qsl(allowed.query)).issubset(set(parse_qsl(asked.query)))
 

@@ -189,6 +189,7 @@ def _put(store: Store, request: Request, key: str) -> Response:
         if target.exists():
             target.unlink()
     response = Response(b"", status=200)
+    del response.headers["Content-Type"]  # S3 sends none with a PUT answer
     response.headers["ETag"] = f'"{digest.hexdigest()}"'
     response.headers["x-amz-request-id"] = secrets.token_hex(8).upper()
     return response
