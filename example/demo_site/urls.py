@@ -10,6 +10,7 @@ urlpatterns = [
     path("dashboard/", views.Dashboard.as_view(), name="dashboard"),
     path("dashboard/upload/", views.Upload.as_view(), name="upload"),
     path("dashboard/message/", views.SendMessage.as_view(), name="send_message"),
+    path("dashboard/delete-account/", views.DeleteAccount.as_view(), name="delete_account"),
     path("admin/", admin.site.urls),
     # The app's URLs, exactly as the getting-started guide adds them. The dashboard's
     # delete buttons post to its delete_file and delete_all_files views.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.shortcuts import redirect, render
 from django.utils.dateparse import parse_datetime
 from django.views import View
@@ -107,3 +108,19 @@ class SendMessage(DemoMemberMixin, View):
         self.member.message(form.cleaned_data["subject"], form.cleaned_data["message"])
         request.session["demo_message_sent"] = True
         return redirect("dashboard")
+
+
+class DeleteAccount(DemoMemberMixin, View):
+    """Delete the account here; the app then withdraws the member on Open Humans.
+
+    Deleting the member makes django-open-humans call remove-members once the delete is
+    committed (OPENHUMANS_DEAUTH_ON_DELETE); Open Humans calls our deauth webhook during
+    that call, which is why the demo's server must answer two requests at once. The demo's
+    receiver deletes the user with the member.
+    """
+
+    def post(self, request):
+        self.member.delete()
+        logout(request)
+        messages.success(request, "Your account is deleted, and you left the project.")
+        return redirect("home")

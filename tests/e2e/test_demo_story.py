@@ -166,3 +166,18 @@ def test_leaving_without_erasure_offers_to_reconnect(page, demo):
     page.get_by_role("link", name="Reconnect with Open Humans").click()
     authorize_existing_member(page, demo, pmid)
     expect(page.locator("h1")).to_have_text("Your files")
+
+
+def test_deleting_the_account_withdraws_from_the_project(page, demo):
+    pmid = authorize_new_member(page, demo)
+
+    # The site calls remove-members, and the sandbox calls the site's webhook meanwhile.
+    page.locator("#delete-account").click()
+
+    page.wait_for_url(demo.site + "/")
+    expect(page.locator(".flash")).to_contain_text("Your account is deleted")
+    assert pmid not in demo.member_ids()
+    [delivery] = [w for w in demo.oh.webhooks() if pmid in w["body"]]
+    assert delivery["status"] == 200
+    page.goto(f"{demo.oh.base_url}/members/{pmid}/")
+    expect(page.locator("body")).to_contain_text("left the project")
