@@ -181,3 +181,18 @@ def test_deleting_the_account_withdraws_from_the_project(page, demo):
     assert delivery["status"] == 200
     page.goto(f"{demo.oh.base_url}/members/{pmid}/")
     expect(page.locator("body")).to_contain_text("left the project")
+
+
+def test_pages_fit_a_phone_screen(page, demo):
+    page.set_viewport_size({"width": 375, "height": 740})
+
+    def fits() -> bool:
+        return page.evaluate(
+            "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+        )
+
+    page.goto(demo.site + "/")
+    assert fits()
+    authorize_new_member(page, demo)
+    upload(page, "a-rather-long-file-name-from-a-wearable-export-2026-11.csv", CSV, "x", "a b")
+    assert fits()
