@@ -114,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  client secret: {sandbox.client_secret}")
     print(f"  redirect URI:  {sandbox.redirect_uri}")
     print(f"  master token:  {sandbox.master_token}")
+    print(
+        f"  authorize URL: {sandbox.base_url}/direct-sharing/projects/oauth2/authorize/"
+        f"?client_id={sandbox.client_id}&response_type=code"
+    )
     if args.webhook_url:
         print(f"  webhook:       {args.webhook_url}")
     if args.state_file:

@@ -531,8 +531,8 @@ def upload(app: SandboxApp, request: Request) -> Response:
             _storage_name(data_file.filename or ""),
             metadata,
             _default_datatypes(store, datatypes),
-            completed=True,
         )
+    # Listed only once the bytes are on disk.
     digest = hashlib.md5(usedforsecurity=False)
     path = store.blob_path(record)
     with open(path, "wb") as out:
@@ -540,8 +540,7 @@ def upload(app: SandboxApp, request: Request) -> Response:
             digest.update(chunk)
             out.write(chunk)
     with store.lock:
-        record["size"] = size
-        record["md5"] = digest.hexdigest()
+        record.update(size=size, md5=digest.hexdigest(), completed=True)
         store.changed()
     return api_response({"id": record["id"]}, 201, allow=ALLOW_POST)
 

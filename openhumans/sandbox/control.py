@@ -264,7 +264,9 @@ def leave(app: SandboxApp, request: Request, pmid: str) -> Response:
     if isinstance(erasure, str):
         erasure = erasure.lower() in ("1", "true", "on", "yes")
     with store.lock:
-        _member(store, pmid)
+        if not store.is_authorized(_member(store, pmid)):
+            # Only a member in the project can leave it: nothing happens, no webhook.
+            return plain_json({"webhooks": []})
     deliveries = api.leave_project(app, pmid, bool(erasure))
     return plain_json({"webhooks": deliveries})
 
