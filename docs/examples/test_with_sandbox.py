@@ -31,3 +31,12 @@ def test_expired_tokens_are_refreshed(member, oh_sandbox):
     oh_sandbox.expire_access_tokens(member.oh_id)
     member.message("Hi", "Still here?")
     assert len(oh_sandbox.inbox()) == 1
+
+
+def test_open_humans_down(member, oh_sandbox):
+    from openhumans.exceptions import ServerError
+
+    oh_sandbox.set_fault(endpoint="/api/direct-sharing/project/message/", error_rate=1.0)
+    with pytest.raises(ServerError):
+        member.message("Hi", "Anyone there?")
+    assert oh_sandbox.inbox() == []
