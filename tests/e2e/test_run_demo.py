@@ -48,6 +48,12 @@ def test_run_demo_serves_and_stops_on_ctrl_c(tmp_path):
         assert login.headers["location"].startswith(
             f"http://127.0.0.1:{sandbox_port}/direct-sharing/projects/oauth2/authorize/"
         )
+        # Another name for the host would lose the login's session: sent to the right one.
+        other = httpx.get(
+            f"http://127.0.0.1:{site_port}/dashboard/", headers={"Host": f"localhost:{site_port}"}
+        )
+        assert other.status_code == 301
+        assert other.headers["location"] == f"http://127.0.0.1:{site_port}/dashboard/"
         created = httpx.post(
             f"http://127.0.0.1:{sandbox_port}/_sandbox/members/", json={"username": "kept"}
         )
