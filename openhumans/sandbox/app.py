@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
 
-from . import api, control, oauth, pages, public, storage
+from . import api, control, files, oauth, pages, public, storage
 from .state import Store
 from .web import HTTPError, api_response, esc, html_page, not_found, plain_json
 
@@ -30,10 +30,10 @@ ROUTES: list[tuple[str, View]] = [
     (P + "members/", api.members),
     (P + "message/", api.message),
     (P + "remove-members/", api.remove_members),
-    (P + "files/upload/direct/", api.upload_direct),
-    (P + "files/upload/complete/", api.upload_complete),
-    (P + "files/upload/", api.upload),
-    (P + "files/delete/", api.delete),
+    (P + "files/upload/direct/", files.upload_direct),
+    (P + "files/upload/complete/", files.upload_complete),
+    (P + "files/upload/", files.upload),
+    (P + "files/delete/", files.delete),
     ("/api/public/datatypes/", public.datatypes),
     ("/api/public/datatype/<dt_id>/", public.datatype),
     ("/api/public/project/<project_id>/", public.project),

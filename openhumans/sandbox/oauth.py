@@ -14,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Request, Response
 
 from .state import ALL_SCOPES, Store
-from .web import esc, html_error, html_page, not_found
+from .web import esc, html_page, not_found
 
 if TYPE_CHECKING:
     from .app import SandboxApp
@@ -432,6 +432,3 @@ def control_authorize(store: Store, pmid: str, data: dict[str, Any]) -> tuple[in
         location = issue_code(store, req, pmid)
     code = dict(parse_qsl(urlsplit(location).query))["code"]
     return 200, {"location": location, "code": code}
-
-
-__all__ = ["authorize", "control_authorize", "html_error", "token"]

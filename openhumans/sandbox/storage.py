@@ -19,13 +19,11 @@ from xml.sax.saxutils import escape as xml_escape
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
-from .state import STORAGE_GET_LIFETIME, UPLOAD_URL_LIFETIME, Store
+from .state import STORAGE_GET_LIFETIME, Store
 from .web import html_error
 
 if TYPE_CHECKING:
     from .app import SandboxApp
-
-__all__ = ["UPLOAD_URL_LIFETIME", "presign"]
 
 BUCKET = "open-humans-sandbox"
 ACCESS_KEY_ID = "SANDBOXACCESSKEYID"
