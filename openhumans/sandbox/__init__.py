@@ -75,7 +75,8 @@ Choices where the real server is buggy or cannot be copied (spec §6), and other
   ``configure(project={"request_username_access": False})``.
 - Of the public API (spec §2.10) only ``/api/public/datatypes/``, ``/api/public/datatype/<id>/``
   and ``/api/public/project/<id>/`` (404 unless the project is approved, as on the server)
-  are served; ``/oauth2/revoke_token/`` and introspection are not. DRF's browsable API
+  are served. ``/oauth2/revoke_token/`` revokes a token pair (no webhook, membership
+  stays, as spec §1.5); introspection and OIDC routes are not served. DRF's browsable API
   (``Accept: text/html``, ``?format=api``) is not reproduced: answers are always JSON.
 - Clock: ``advance_clock(seconds)`` (``POST /_sandbox/clock/``) moves the sandbox's clock
   forward for every expiry check; ``reset()`` puts it back.

@@ -38,6 +38,7 @@ ROUTES: list[tuple[str, View]] = [
     ("/api/public/datatype/<dt_id>/", public.datatype),
     ("/api/public/project/<project_id>/", public.project),
     ("/oauth2/token/", oauth.token),
+    ("/oauth2/revoke_token/", oauth.revoke),
     ("/direct-sharing/projects/oauth2/authorize/", oauth.authorize),
     ("/direct-sharing/authorize-inactive/", oauth.inactive),
     ("/data-management/datafile-download/<file_id>/", storage.download),

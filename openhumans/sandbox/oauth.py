@@ -413,6 +413,39 @@ def _refresh_grant(store: Store, request: Request, params: dict[str, str]) -> Re
     return token_response(body)
 
 
+def revoke(app: SandboxApp, request: Request) -> Response:
+    """``POST /oauth2/revoke_token/`` (spec §1.5, RFC 7009): no webhook, membership stays."""
+    store = app.store
+    if request.method != "POST":
+        response = Response(b"", status=405)
+        response.headers["Allow"] = "POST, OPTIONS"
+        return response
+    try:
+        form = request.form if request.mimetype == "application/x-www-form-urlencoded" else None
+    except (ValueError, OSError):
+        form = None
+    params = {k: form.getlist(k)[-1] for k in form.keys()} if form is not None else {}
+    with store.lock:
+        if not _client_authenticated(store, request, params):
+            return oauth_error("invalid_client")
+        token_value = params.get("token")
+        if not token_value:
+            return oauth_error("invalid_request", "Missing token parameter.")
+        hint = params.get("token_type_hint")
+        if hint not in (None, "access_token", "refresh_token"):
+            return oauth_error("unsupported_token_type")
+        access = store.access_tokens.pop(token_value, None)
+        if access is not None:
+            # DOT: revoking an access token also revokes its refresh token.
+            store.refresh_tokens.pop(access["refresh_token"], None)
+        refresh = store.refresh_tokens.pop(token_value, None)
+        if refresh is not None:
+            store.access_tokens.pop(refresh["access_token"], None)
+        store.changed()
+    # RFC 7009: 200 with an empty body, whether or not the token existed.
+    return Response(b"", status=200, content_type="application/json")
+
+
 def control_authorize(store: Store, pmid: str, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """The control plane's shortcut through consent: (status, JSON body)."""
     values: MultiDict[str, str] = MultiDict(

@@ -302,3 +302,20 @@ def test_cli_serves_until_interrupted(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
+
+
+def test_revoke_token_kills_the_pair_but_not_the_membership(oh, http):
+    pmid, tokens = member_with_token(oh)
+    r = http.post(
+        "/oauth2/revoke_token/", data={"token": tokens["access_token"]}, auth=("cid", "csecret")
+    )
+    assert r.status_code == 200
+    assert http.get(API, params={"access_token": tokens["access_token"]}).status_code == 401
+    r = http.post(
+        "/oauth2/token/",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=("cid", "csecret"),
+    )
+    assert r.json() == {"error": "invalid_grant"}
+    assert oh.member(pmid)["active"] is True
+    assert oh.webhooks() == []
