@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from . import client as oh_client
+from .client.api import check_file_selector, check_message_args, check_stream, check_upload_args
 from .conf import get_setting, redirect_uri
 from .exceptions import (
     InvalidArgumentError,
@@ -343,6 +344,9 @@ class OpenHumansMember(models.Model):
         ``description`` and ``tags`` (spec §4.3). ``file_identifier`` only names the file
         in log lines. Returns the client's UploadResult.
         """
+        # Refused before any request, even a token refresh (the client checks again).
+        check_upload_args(filename, metadata)
+        check_stream(stream)
         seekable = isinstance(stream, bytes) or bool(getattr(stream, "seekable", lambda: False)())
         start = 0 if isinstance(stream, bytes) else (stream.tell() if seekable else 0)
 
@@ -372,6 +376,7 @@ class OpenHumansMember(models.Model):
         if (file_id is None or file_id == "") == (not file_basename):
             raise InvalidArgumentError("file_id", "specify exactly one of file_id or file_basename")
         if file_basename:
+            check_file_selector(file_basename=file_basename)
             return self._call(lambda api: api.delete_files(file_basename=file_basename))
         try:
             number = int(str(file_id))
@@ -380,6 +385,7 @@ class OpenHumansMember(models.Model):
                 "file_id",
                 "should be an integer (did you mean file_basename=...?)",
             ) from None
+        check_file_selector(file_id=number)
         return self._call(lambda api: api.delete_files(file_id=number))
 
     def delete_all_files(self) -> list[int]:
@@ -392,6 +398,7 @@ class OpenHumansMember(models.Model):
         :param subject: This field is the subject of the message.
         :param message: This field is the message which is to be send.
         """
+        check_message_args(subject, message)
         self._call(lambda api: api.message(subject, message))
 
     def deauth(self) -> None:

@@ -839,6 +839,16 @@ def test_upload_streams_in_constant_memory():
     assert peak < 8 * 1024 * 1024  # a 64 MiB upload never holds more than a few chunks
 
 
+def test_upload_larger_than_s3_allows_is_refused_before_any_request():
+    # spec §2.6 step 2: S3 takes at most 5 GiB in one PUT; a bigger stream would be sent
+    # whole and then refused, leaving an incomplete file record behind.
+    server = upload_server()
+    with pytest.raises(InvalidArgumentError, match="5 GiB") as info:
+        make_client(server).upload(ZeroFile(5 * 1024**3 + 1), "huge.bin", META)
+    assert info.value.argument == "stream"
+    assert server.requests == []
+
+
 # -- spec §2.8: delete -------------------------------------------------------------------------
 
 
@@ -874,6 +884,16 @@ def test_delete_files_needs_exactly_one_selector(kwargs):
     server = Server()
     with pytest.raises(InvalidArgumentError):
         make_client(server).delete_files(**kwargs)
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("file_id", [0, -1, 2**63, 10**30, True])
+def test_delete_files_refuses_an_impossible_file_id_before_any_request(file_id):
+    # Open Humans' ids are positive 64-bit integers; a larger one is a 500 on its database.
+    server = Server()
+    with pytest.raises(InvalidArgumentError) as info:
+        make_client(server).delete_files(file_id=file_id)
+    assert info.value.argument == "file_id"
     assert server.requests == []
 
 

@@ -168,6 +168,44 @@ def test_delete_single_file_refuses_bad_arguments(member_factory, sandbox, kwarg
     assert sandbox.request_log()["counts"] == before
 
 
+@pytest.mark.parametrize(
+    ("call", "argument"),
+    [
+        (lambda m: m.delete_single_file(file_id=10**30), "file_id"),
+        (lambda m: m.delete_single_file(file_id=-1), "file_id"),
+        (lambda m: m.delete_single_file(file_id=1.5), "file_id"),
+        (lambda m: m.delete_single_file(file_basename=5), "file_basename"),
+        (lambda m: m.message(5, "body"), "subject"),
+        (lambda m: m.message("subject", None), "message"),
+        (lambda m: m.upload(io.StringIO("x"), "a.txt", {"description": "no tags"}), "metadata"),
+        (lambda m: m.upload(io.StringIO("x"), "a/b.txt", METADATA), "filename"),
+        (lambda m: m.upload(io.BytesIO(b""), "empty.txt", METADATA), "stream"),
+    ],
+    ids=[
+        "huge-id",
+        "negative-id",
+        "float-id",
+        "int-basename",
+        "int-subject",
+        "no-message",
+        "no-tags",
+        "slash",
+        "empty",
+    ],
+)
+def test_bad_arguments_are_refused_before_any_request(member_factory, sandbox, call, argument):
+    # Even a token due for a refresh is not refreshed for a call that cannot succeed.
+    member = member_factory()
+    expire(member, sandbox)
+    member.refresh_from_db()
+    before = sandbox.request_log()["counts"]
+    with pytest.raises(InvalidArgumentError) as info:
+        call(member)
+    assert info.value.argument == argument
+    assert sandbox.request_log()["counts"] == before
+    assert not OpenHumansMember.objects.get().oh_deauth
+
+
 def test_delete_all_files(member_factory, sandbox):
     member = member_factory()
     sandbox.add_files(member.oh_id, count=3)

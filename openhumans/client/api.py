@@ -31,6 +31,10 @@ from .results import DataFile, Member, UploadResult
 API = "api/direct-sharing/project/"
 PAGE_SIZE = 100  # spec §2.2: the server's default page; ceil(N/100) requests for N files.
 CHUNK_SIZE = 1024 * 1024
+#: spec §2.6 step 2: S3 accepts at most 5 GiB in a single PUT.
+MAX_UPLOAD_SIZE = 5 * 1024**3
+#: Open Humans' file ids are positive 64-bit integers; a larger one is a 500 on its database.
+MAX_FILE_ID = 2**63 - 1
 SPOOL_MAX = 8 * 1024 * 1024  # bytes kept in memory before a spooled stream goes to disk
 
 Stream = bytes | bytearray | memoryview | IO[bytes] | IO[str]
@@ -69,7 +73,8 @@ def _optional_member_id(value: object) -> dict[str, str]:
     return {"project_member_id": value}
 
 
-def _check_upload_args(filename: object, metadata: object, datatypes: object) -> None:
+def check_upload_args(filename: object, metadata: object, datatypes: object = None) -> None:
+    """Raise InvalidArgumentError unless ``upload()`` would accept these arguments."""
     if not isinstance(filename, str) or not filename.strip():
         raise InvalidArgumentError("filename", "must be a non-empty string")
     # spec §2.6: used verbatim as the last segment of the storage key.
@@ -94,12 +99,96 @@ def _check_upload_args(filename: object, metadata: object, datatypes: object) ->
         raise InvalidArgumentError("datatypes", "must be a list of datatype ids or names")
 
 
+def check_message_args(subject: object, message: object) -> None:
+    """Raise InvalidArgumentError unless ``subject`` and ``message`` are strings to send."""
+    if not isinstance(subject, str):
+        raise InvalidArgumentError("subject", "must be a string")
+    if not isinstance(message, str) or not message:
+        raise InvalidArgumentError("message", "must be a non-empty string")
+
+
+def check_file_selector(
+    file_id: object = None, file_basename: object = None, all_files: object = False
+) -> dict[str, Any]:
+    """Return the delete body for exactly one selector; raise InvalidArgumentError otherwise."""
+    chosen = [file_id is not None, file_basename is not None, all_files is True]
+    if sum(chosen) != 1:
+        raise InvalidArgumentError(
+            "file_id", "give exactly one of file_id, file_basename or all_files=True"
+        )
+    if file_id is not None:
+        if not isinstance(file_id, int) or isinstance(file_id, bool):
+            raise InvalidArgumentError("file_id", "must be an integer")
+        if not 1 <= file_id <= MAX_FILE_ID:
+            raise InvalidArgumentError("file_id", "must be a positive 64-bit integer")
+        return {"file_id": file_id}
+    if file_basename is not None:
+        if not isinstance(file_basename, str) or not file_basename:
+            raise InvalidArgumentError("file_basename", "must be a non-empty string")
+        return {"file_basename": file_basename}
+    return {"all_files": True}
+
+
+def _too_big(size: int) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        "stream",
+        f"is {size} bytes; Open Humans (S3) accepts at most 5 GiB ({MAX_UPLOAD_SIZE} bytes) "
+        "in one upload",
+    )
+
+
+def _spool(read: Any, encode: bool) -> tuple[IO[bytes], int, IO[bytes]]:
+    """Copy a stream into a spooled temp file (UTF-8 for text); refuse empty or too big."""
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX)
+    while chunk := read(CHUNK_SIZE):
+        spool.write(chunk.encode("utf-8") if encode else chunk)
+        if spool.tell() > MAX_UPLOAD_SIZE:
+            size = spool.tell()
+            spool.close()
+            raise _too_big(size)
+    size = spool.tell()
+    spool.seek(0)
+    if not size:
+        spool.close()
+        raise InvalidArgumentError("stream", "is empty")
+    return spool, size, spool
+
+
+def check_stream(stream: object) -> None:
+    """Raise InvalidArgumentError for a stream known, without reading it, to be unusable.
+
+    Bytes, and seekable file objects, are measured: empty, or (binary) larger than S3
+    allows. A non-seekable stream is only measured when uploaded.
+    """
+    if isinstance(stream, bytes | bytearray | memoryview):
+        size = len(stream) if not isinstance(stream, memoryview) else stream.nbytes
+    elif callable(getattr(stream, "read", None)):
+        try:
+            if not stream.seekable():  # type: ignore[attr-defined]
+                return
+            start = stream.tell()  # type: ignore[attr-defined]
+            size = stream.seek(0, io.SEEK_END) - start  # type: ignore[attr-defined]
+            stream.seek(start)  # type: ignore[attr-defined]
+        except (AttributeError, OSError, ValueError):
+            return
+        if isinstance(stream, io.TextIOBase):
+            size = min(size, 1)  # characters, not bytes: only emptiness is known
+    else:
+        raise InvalidArgumentError("stream", "must be bytes or a binary or text file object")
+    if size <= 0:
+        raise InvalidArgumentError("stream", "is empty")
+    if size > MAX_UPLOAD_SIZE:
+        raise _too_big(size)
+
+
 def _prepare_stream(stream: object) -> tuple[IO[bytes], int, IO[bytes] | None]:
     """Return (binary file, size in bytes, temp file to close) without reading it into memory."""
     if isinstance(stream, bytes | bytearray | memoryview):
         data = bytes(stream)
         if not data:
             raise InvalidArgumentError("stream", "is empty")
+        if len(data) > MAX_UPLOAD_SIZE:
+            raise _too_big(len(data))
         return io.BytesIO(data), len(data), None
     read = getattr(stream, "read", None)
     if not callable(read):
@@ -107,15 +196,7 @@ def _prepare_stream(stream: object) -> tuple[IO[bytes], int, IO[bytes] | None]:
     first = read(0)
     if isinstance(first, str):
         # Text: encode as UTF-8 into a spooled file so the byte length is known.
-        spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX)
-        while chunk := read(CHUNK_SIZE):
-            spool.write(chunk.encode("utf-8"))
-        size = spool.tell()
-        spool.seek(0)
-        if not size:
-            spool.close()
-            raise InvalidArgumentError("stream", "is empty")
-        return spool, size, spool
+        return _spool(read, encode=True)
     if not isinstance(first, bytes):
         raise InvalidArgumentError("stream", "read() must return bytes or str")
     binary: IO[bytes] = stream  # type: ignore[assignment]
@@ -129,16 +210,10 @@ def _prepare_stream(stream: object) -> tuple[IO[bytes], int, IO[bytes] | None]:
         binary.seek(start)
         if size <= 0:
             raise InvalidArgumentError("stream", "is empty")
+        if size > MAX_UPLOAD_SIZE:
+            raise _too_big(size)
         return binary, size, None
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX)
-    while chunk := binary.read(CHUNK_SIZE):
-        spool.write(chunk)
-    size = spool.tell()
-    spool.seek(0)
-    if not size:
-        spool.close()
-        raise InvalidArgumentError("stream", "is empty")
-    return spool, size, spool
+    return _spool(binary.read, encode=False)
 
 
 def _body_chunks(source: IO[bytes], size: int) -> Iterator[bytes]:
@@ -328,7 +403,7 @@ class OpenHumansClient:
         bad input (before any request); BadRequestError and the other response errors for a
         refused step; complete is never called after a failed PUT.
         """
-        _check_upload_args(filename, metadata, datatypes)
+        check_upload_args(filename, metadata, datatypes)
         member = _optional_member_id(project_member_id)
         source, size, to_close = _prepare_stream(stream)
         try:
@@ -380,22 +455,8 @@ class OpenHumansClient:
         An unknown id deletes nothing and returns ``[]``. Raises InvalidArgumentError unless
         exactly one selector is given, and the errors of the client.
         """
-        chosen = [file_id is not None, file_basename is not None, all_files is True]
-        if sum(chosen) != 1:
-            raise InvalidArgumentError(
-                "file_id", "give exactly one of file_id, file_basename or all_files=True"
-            )
-        body: dict[str, Any] = _optional_member_id(project_member_id)
-        if file_id is not None:
-            if not isinstance(file_id, int) or isinstance(file_id, bool):
-                raise InvalidArgumentError("file_id", "must be an integer")
-            body["file_id"] = file_id
-        elif file_basename is not None:
-            if not isinstance(file_basename, str) or not file_basename:
-                raise InvalidArgumentError("file_basename", "must be a non-empty string")
-            body["file_basename"] = file_basename
-        else:
-            body["all_files"] = True
+        selector = check_file_selector(file_id, file_basename, all_files)
+        body: dict[str, Any] = {**_optional_member_id(project_member_id), **selector}
         result = self._post("files/delete/", body)
         ids = result.get("ids") if isinstance(result, dict) else None
         if not isinstance(ids, list):
@@ -418,10 +479,7 @@ class OpenHumansClient:
         (spec §2.4: repeated form keys reach only the last id). Raises InvalidArgumentError
         and the errors of the client.
         """
-        if not isinstance(subject, str):
-            raise InvalidArgumentError("subject", "must be a string")
-        if not isinstance(message, str) or not message:
-            raise InvalidArgumentError("message", "must be a non-empty string")
+        check_message_args(subject, message)
         if not isinstance(all_members, bool):
             raise InvalidArgumentError("all_members", "must be a bool")
         body: dict[str, Any] = {"subject": subject, "message": message}
