@@ -68,7 +68,8 @@ Choices where the real server is buggy or cannot be copied (spec §6), and other
   ``Content-Length``, refuses ``Transfer-Encoding: chunked`` (501), and refuses a
   ``Content-Type`` (403 ``SignatureDoesNotMatch``) because the URL was signed without one.
   Bytes are streamed to disk, never held in memory.
-- Download keys (1 h) are kept in memory only; after a restart, list files again.
+- Download keys (1 h) are kept in memory only (after a restart, list files again), at most
+  500,000 of them: past that the oldest keys are forgotten early.
 - Datatypes: a fixed table (1 "Sandbox data", 2 "Survey responses", 3 "Genetic data",
   4 "Activity tracking"); the project registers 1 and 2.
 - The project requests usernames by default (``username`` keys present); change it with

@@ -29,6 +29,7 @@ DOWNLOAD_KEY_LIFETIME = 3600  # spec §2.9
 UPLOAD_URL_LIFETIME = 6 * 3600  # spec §2.6: INCOMPLETE_FILE_EXPIRATION_HOURS
 STORAGE_GET_LIFETIME = 600  # spec §2.9: the presigned S3 GET URL
 REQUEST_LOG_SIZE = 10_000
+MAX_DOWNLOAD_KEYS = 500_000
 SAVE_DELAY = 0.2  # seconds: the state file is written at most about this often
 
 # The sandbox's datatype "database" (spec §4.4); the project registers the first two.
@@ -525,6 +526,10 @@ class Store:
         with self.lock:
             key = str(uuid.uuid4())
             self.download_keys[key] = (file_id, self.now() + DOWNLOAD_KEY_LIFETIME)
+            if len(self.download_keys) > MAX_DOWNLOAD_KEYS:
+                # Bounded memory under benchmarks that list thousands of files in a loop:
+                # the oldest key goes first (dicts keep insertion order).
+                del self.download_keys[next(iter(self.download_keys))]
             return key
 
     def prune_download_keys(self) -> None:
