@@ -31,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     "OPENHUMANS_TIMEOUT": 30.0,
     # Seconds a login attempt (its state) stays valid; codes live 30 min (spec §1.1).
     "OPENHUMANS_STATE_MAX_AGE": 3600,
+    # Largest file the upload view accepts, in bytes (413 above it, nothing sent to Open
+    # Humans); the 0.2.0 upload's limit. None: only Open Humans' own 5 GiB (spec §2.6).
+    "OPENHUMANS_MAX_UPLOAD_SIZE": 128 * 1024 * 1024,
 }
 
 #: Settings without which the app cannot talk to Open Humans (docs §4.1.1-4.1.3).

@@ -7,21 +7,24 @@ from typing import Any
 
 from django import forms
 
-_FILE_ID = re.compile(r"^[0-9]{1,18}$")
+from .client.api import MAX_FILE_ID
+from .conf import get_setting
+
+_FILE_ID = re.compile(r"^[0-9]{1,19}$")
 
 
 class DeleteFileForm(forms.Form):
     """A file to delete: ``file_id`` (digits) or ``file_basename``, exactly one."""
 
-    file_id = forms.CharField(required=False, max_length=18)
+    file_id = forms.CharField(required=False)
     file_basename = forms.CharField(required=False, max_length=255)
 
     def clean_file_id(self) -> int | None:
         value = self.cleaned_data.get("file_id") or ""
         if not value:
             return None
-        if not _FILE_ID.match(value):
-            raise forms.ValidationError("file_id must be a whole number.")
+        if not _FILE_ID.match(value) or not 1 <= int(value) <= MAX_FILE_ID:
+            raise forms.ValidationError("file_id must be a positive whole number.")
         return int(value)
 
     def clean(self) -> dict[str, Any]:
@@ -39,6 +42,16 @@ class UploadForm(forms.Form):
     tags = forms.CharField(
         max_length=500, required=False, help_text="Separated by commas or spaces."
     )
+
+    def clean_data_file(self) -> Any:
+        data_file = self.cleaned_data["data_file"]
+        limit = get_setting("OPENHUMANS_MAX_UPLOAD_SIZE")
+        if limit is not None and data_file.size > limit:
+            raise forms.ValidationError(
+                f"This file is too large: {data_file.size} bytes; the limit is {limit} bytes.",
+                code="too_large",
+            )
+        return data_file
 
     def clean_tags(self) -> list[str]:
         raw = self.cleaned_data.get("tags") or ""

@@ -338,7 +338,8 @@ class DeleteFile(MemberRequiredMixin, View):
         """Delete specified file in Open Humans for this project member."""
         form = DeleteFileForm(request.POST)
         if not form.is_valid():
-            return _error_page(request, 400, "Bad request", "Give a valid file_id.")
+            problems = [e for errors in form.errors.values() for e in errors]
+            return _error_page(request, 400, "Bad request", " ".join(problems))
         deleted = self.member.delete_single_file(
             file_id=form.cleaned_data["file_id"],
             file_basename=form.cleaned_data["file_basename"] or None,
@@ -370,7 +371,10 @@ class UploadFile(MemberRequiredMixin, View):
         """Upload the submitted file, from Django's upload handler's file (not re-read)."""
         form = UploadForm(request.POST, request.FILES)
         if not form.is_valid():
-            return render(request, self.template_name, {"form": form}, status=400)
+            too_large = form.has_error("data_file", code="too_large")
+            return render(
+                request, self.template_name, {"form": form}, status=413 if too_large else 400
+            )
         uploaded = form.cleaned_data["data_file"]
         result = self.member.upload(uploaded.file, uploaded.name, form.metadata())
         messages.success(request, f"Uploaded {result.basename}.")

@@ -17,6 +17,7 @@ from openhumans.oauth import MAX_STATES
 
 from .helpers import (
     REDIRECT_URI,
+    api_requests,
     authorize,
     log_in,
     requires_postgres,
@@ -322,9 +323,22 @@ def test_delete_file_by_basename(member_client, sandbox):
     assert sandbox.files(member_client.member.oh_id) == []
 
 
-@pytest.mark.parametrize("data", [{"file_id": "abc"}, {}, {"file_id": "1", "file_basename": "x"}])
-def test_delete_file_refuses_a_bad_file_id(member_client, sandbox, data):
-    assert member_client.post("/openhumans/delete_file", data).status_code == 400
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ({"file_id": "abc"}, b"file_id must be a positive whole number"),
+        ({"file_id": "-1"}, b"file_id must be a positive whole number"),
+        ({"file_id": str(10**30)}, b"file_id must be a positive whole number"),
+        ({}, b"Give exactly one of file_id or file_basename"),
+        ({"file_id": "1", "file_basename": "x"}, b"Give exactly one of file_id or file_basename"),
+    ],
+    ids=["letters", "negative", "huge", "neither", "both"],
+)
+def test_delete_file_refuses_a_bad_file_id(member_client, sandbox, data, problem):
+    response = member_client.post("/openhumans/delete_file", data)
+    assert response.status_code == 400
+    assert problem in response.content
+    assert api_requests(sandbox, "files/delete/") == 0
 
 
 @pytest.mark.parametrize("path", ["/openhumans/delete_file", "/openhumans/delete_all_files"])
@@ -372,6 +386,42 @@ def test_upload_view_refuses_an_incomplete_form(member_client, sandbox):
     response = member_client.post("/openhumans/upload/", {"description": "no file"})
     assert response.status_code == 400
     assert sandbox.files(member_client.member.oh_id) == []
+
+
+def test_upload_view_refuses_an_empty_file_and_sends_nothing(member_client, sandbox):
+    upload = SimpleUploadedFile("empty.txt", b"")
+    response = member_client.post(
+        "/openhumans/upload/", {"data_file": upload, "description": "d", "tags": "t"}
+    )
+    assert response.status_code == 400
+    assert b"The submitted file is empty." in response.content
+    assert api_requests(sandbox, "files/upload/direct/") == 0
+
+
+def test_upload_view_refuses_a_file_over_the_size_limit(member_client, sandbox, settings):
+    settings.OPENHUMANS_MAX_UPLOAD_SIZE = 1000
+    upload = SimpleUploadedFile("big.bin", b"x" * 1001)
+    response = member_client.post(
+        "/openhumans/upload/", {"data_file": upload, "description": "d", "tags": "t"}
+    )
+    assert response.status_code == 413
+    assert b"too large" in response.content and b"1000 bytes" in response.content
+    assert api_requests(sandbox, "files/upload/direct/") == 0
+    assert sandbox.files(member_client.member.oh_id) == []
+    settings.OPENHUMANS_MAX_UPLOAD_SIZE = None  # no limit but Open Humans' own
+    upload = SimpleUploadedFile("big.bin", b"x" * 1001)
+    member_client.post(
+        "/openhumans/upload/", {"data_file": upload, "description": "d", "tags": "t"}
+    )
+    assert [f["basename"] for f in sandbox.files(member_client.member.oh_id)] == ["big.bin"]
+
+
+def test_upload_size_limit_default_is_128_mib(settings):
+    from openhumans.conf import get_setting
+
+    if hasattr(settings, "OPENHUMANS_MAX_UPLOAD_SIZE"):
+        del settings.OPENHUMANS_MAX_UPLOAD_SIZE
+    assert get_setting("OPENHUMANS_MAX_UPLOAD_SIZE") == 128 * 1024 * 1024
 
 
 def test_url_names_are_the_documented_ones():
