@@ -338,7 +338,7 @@ class DeleteFile(MemberRequiredMixin, View):
         """Delete specified file in Open Humans for this project member."""
         form = DeleteFileForm(request.POST)
         if not form.is_valid():
-            problems = [e for errors in form.errors.values() for e in errors]
+            problems = [str(e) for errors in form.errors.values() for e in errors]
             return _error_page(request, 400, "Bad request", " ".join(problems))
         deleted = self.member.delete_single_file(
             file_id=form.cleaned_data["file_id"],
