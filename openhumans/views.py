@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib import messages
@@ -155,7 +156,7 @@ def complete(request: HttpRequest) -> HttpResponse:
         if error == "access_denied":
             messages.info(request, "Login cancelled: Open Humans access was not granted.")
         else:
-            logger.warning("Open Humans refused the login: %s", error[:100])
+            logger.warning("Open Humans refused the login: %r", error[:100])
             messages.error(request, "Open Humans could not log you in. Please try again.")
         fallback = _login_redirect() if request.user.is_authenticated else _logout_redirect()
         return HttpResponseRedirect(next_url or fallback)
@@ -242,7 +243,7 @@ def deauth(request: HttpRequest) -> HttpResponse:
     pmid, erasure_requested = parsed
     member = OpenHumansMember.objects.filter(oh_id=pmid).first()
     if member is None:
-        logger.info("deauth webhook for unknown member %s (already gone?)", pmid)
+        logger.info("deauth webhook for unknown member %r (already gone?)", pmid)
         return HttpResponse("Received")
     delete = get_setting("OPENHUMANS_DELETE_ON_DEAUTH") or (
         erasure_requested and get_setting("OPENHUMANS_DELETE_ON_ERASURE")
@@ -291,7 +292,9 @@ class MemberRequiredMixin:
         context = {
             "member": member,
             "deauthorized": member is not None,
-            "login_url": reverse("openhumans:login") + "?next=" + request.path,
+            "login_url": reverse("openhumans:login")
+            + "?next="
+            + quote(request.get_full_path(), safe="/"),
         }
         return render(request, self.not_connected_template, context, status=403)
 

@@ -272,6 +272,21 @@ def test_anonymous_user_is_offered_to_log_in(client, sandbox, path):
     assert b"/openhumans/login/" in response.content
 
 
+def test_login_link_comes_back_to_the_full_page(client, sandbox):
+    response = client.get("/openhumans/list/", {"sort": "name", "page": "2"})
+    assert response.status_code == 403
+    assert b"/openhumans/login/?next=/openhumans/list/%3Fsort%3Dname%26page%3D2" in (
+        response.content.replace(b"&amp;", b"&")
+    )
+
+
+def test_refused_login_error_is_logged_on_one_line(client, sandbox, caplog):
+    query = start_login(client)
+    caplog.set_level("WARNING")
+    client.get("/openhumans/complete", {"error": "x\nFORGED log line", "state": query["state"]})
+    assert caplog.records and all("\n" not in r.getMessage() for r in caplog.records)
+
+
 def test_user_without_member_is_offered_to_connect(client, django_user_model, sandbox):
     client.force_login(django_user_model.objects.create_user("nobody"))
     response = client.get("/openhumans/list/")

@@ -182,6 +182,14 @@ def test_unknown_member_is_200(client, signed, db, caplog):
     assert "99999999" in caplog.text
 
 
+def test_unknown_member_id_is_logged_on_one_line(client, db, caplog, settings):
+    settings.OPENHUMANS_WEBHOOK_SECRET = None
+    body = json.dumps({"project_member_id": "1\nFORGED", "erasure_requested": False})
+    with caplog.at_level("INFO", logger="openhumans.views"):
+        assert post(client, body.encode()).status_code == 200
+    assert caplog.records and all("\n" not in r.getMessage() for r in caplog.records)
+
+
 def test_no_csrf_token_needed(member, signed):
     from django.test import Client
 
