@@ -65,9 +65,12 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium driven by Playwright; skips when either is missing."""
+    """Debian's Chromium driven by Playwright; skips when either is missing.
+
+    Module-scoped: Playwright's event loop is gone before the rest of the suite runs.
+    """
     if not os.access(CHROMIUM, os.X_OK):
         _skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     try:
