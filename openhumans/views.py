@@ -208,7 +208,7 @@ def _parse_deauth(body: bytes, *, legacy: bool) -> tuple[str, bool] | None:
         if legacy and isinstance(payload, str):
             # spec §3.3: the unsigned fallback POST is a JSON string holding the JSON payload.
             payload = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # deep nesting raises RecursionError
         return None
     if not isinstance(payload, dict):
         return None

@@ -237,6 +237,17 @@ def test_404_is_not_found_error():
         make_client(Server()).project()
 
 
+@pytest.mark.parametrize("status", [200, 400, 401])
+def test_a_pathologically_nested_body_is_a_response_error(status):
+    # json raises RecursionError (not ValueError) on deep nesting: never let it escape.
+    deep = httpx.Response(
+        status, content=b"[" * 100_000, headers={"Content-Type": "application/json"}
+    )
+    server = Server().on("GET", API, deep)
+    with pytest.raises(OpenHumansAPIResponseError):
+        make_client(server).project()
+
+
 # -- spec §2.2: exchange-member and file listings ----------------------------------------------
 
 

@@ -119,11 +119,54 @@ def test_a_repeated_erasure_is_a_200(client, member, signed):
     assert post(client, body, sign(body)).status_code == 200
 
 
-@pytest.mark.parametrize("signature", [None, "sha1=" + "0" * 40, "ebda5c0a", "sha1="])
-def test_missing_or_wrong_signature_is_403(client, member, signed, signature):
+@pytest.mark.parametrize(
+    "signature",
+    [
+        None,
+        "sha1=" + "0" * 40,
+        "ebda5c0a",
+        "sha1=",
+        "ü",
+        lambda body: sign(body)[len("sha1=") :],  # the right MAC without its prefix
+        lambda body: "sha1=" + sign(body)[len("sha1=") :].upper(),  # spec §3.3: lowercase hex
+        lambda body: sign(body) + "00",
+    ],
+    ids=["none", "zeros", "short", "empty", "non-ascii", "no-prefix", "uppercase", "longer"],
+)
+def test_missing_or_wrong_signature_is_403(client, member, signed, signature, received):
     body = body_for(member.oh_id, True)
-    assert post(client, body, signature).status_code == 403
+    header = signature(body) if callable(signature) else signature
+    assert post(client, body, header).status_code == 403
     assert OpenHumansMember.objects.get().oh_deauth is False
+    assert received == []
+
+
+@pytest.mark.parametrize(
+    "body", [b"", b"\xff\xfe\x00garbage", b"[" * 100_000], ids=["empty", "not-utf8", "deep"]
+)
+def test_signed_but_unusable_body_is_400(client, member, signed, body, received):
+    assert post(client, body, sign(body)).status_code == 400
+    assert OpenHumansMember.objects.get().oh_deauth is False
+    assert received == []
+
+
+def test_oversized_body_is_400_and_changes_nothing(client, member, signed, received):
+    body = body_for(member.oh_id, True)[:-1] + b', "pad": "' + b"x" * 3_000_000 + b'"}'
+    assert post(client, body, sign(body)).status_code == 400
+    assert OpenHumansMember.objects.get().oh_deauth is False
+    assert received == []
+
+
+def test_signature_not_content_type_authenticates(client, member, signed, received):
+    body = body_for(member.oh_id, False)
+    response = client.post(
+        URL,
+        body,
+        content_type="text/plain",
+        headers={"X-OpenHumans-Webhooks-Signature": sign(body)},
+    )
+    assert response.status_code == 200
+    assert OpenHumansMember.objects.get().oh_deauth and len(received) == 1
 
 
 def test_signature_of_another_secret_is_403(client, member, signed):
@@ -164,6 +207,8 @@ def test_other_methods_are_405(client, method):
         b'{"project_member_id": "12345678"}',
         b'{"project_member_id": 12345678, "erasure_requested": true}',
         b'{"project_member_id": "12345678", "erasure_requested": "yes"}',
+        b"[" * 100_000,  # json.loads raises RecursionError, not ValueError
+        b"",
     ],
 )
 def test_malformed_body_is_400(client, body, settings):

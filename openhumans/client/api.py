@@ -45,7 +45,7 @@ def _json(response: httpx.Response) -> Any:
         return None
     try:
         return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise OpenHumansAPIResponseError(
             "response is not JSON",
             status_code=response.status_code,

@@ -105,7 +105,7 @@ def parse_body(response: httpx.Response) -> Any:
     """Return the JSON body, or the text when it is not JSON (error bodies may be HTML)."""
     try:
         return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         return response.text
 
 
