@@ -372,6 +372,7 @@ def test_outage_keeps_the_notice_and_the_command_retries_it(
     notice = PendingDeauthNotice.objects.get()
     assert notice.project_member_id == member.oh_id and notice.attempts == 1
     assert member.access_token not in notice.last_error
+    assert member.access_token not in repr(notice) and member.refresh_token not in str(notice)
 
     out = io.StringIO()
     call_command("openhumans_retry_deauth", stdout=out, stderr=io.StringIO())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -11,6 +12,7 @@ from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 
 from openhumans.models import OpenHumansMember
 from openhumans.oauth import MAX_STATES
@@ -18,6 +20,7 @@ from openhumans.oauth import MAX_STATES
 from .helpers import (
     REDIRECT_URI,
     api_requests,
+    token_requests,
     authorize,
     log_in,
     requires_postgres,
@@ -459,14 +462,36 @@ def test_documented_view_names_exist():
 
 def test_no_token_reaches_the_logs(client, sandbox, pmid, caplog):
     caplog.set_level("DEBUG")
+    for name in ("httpx", "httpcore", "openhumans", "django"):
+        caplog.set_level("DEBUG", logger=name)
     log_in(client, sandbox, pmid, next="/x/")
     member = OpenHumansMember.objects.get()
+    secrets = {member.access_token, member.refresh_token}
     sandbox.add_files(pmid, count=101)
     client.get("/openhumans/list/")
     sandbox.expire_access_tokens(pmid)
     client.get("/openhumans/list/")  # refreshed after a 401
-    secrets = {member.access_token, member.refresh_token}
     member.refresh_from_db()
     secrets |= {member.access_token, member.refresh_token}
-    for secret in secrets:
+    OpenHumansMember.objects.update(token_expires=timezone.now() - timedelta(seconds=1))
+    upload = SimpleUploadedFile("notes.txt", b"hello")
+    client.post("/openhumans/upload/", {"data_file": upload, "description": "d", "tags": "t"})
+    client.post("/openhumans/delete_file", {"file_basename": "notes.txt"})
+    member.refresh_from_db()
+    secrets |= {member.access_token, member.refresh_token}
+    member.message("hi", "there")
+    # Failures are logged with their tracebacks: they must not carry a token either.
+    sandbox.set_fault(
+        endpoint="/api/direct-sharing/project/exchange-member/", error_rate=1.0, status=503
+    )
+    client.get("/openhumans/list/")
+    sandbox.clear_faults()
+    sandbox.leave(pmid)
+    OpenHumansMember.objects.update(token_expires=timezone.now() - timedelta(seconds=1))
+    client.get("/openhumans/list/")  # refresh refused: deauthorized
+    assert OpenHumansMember.objects.get().oh_deauth
+    assert token_requests(sandbox) == 4
+    assert "HTTP Request: POST" in caplog.text  # httpx's own lines were captured
+    assert "Open Humans request failed" in caplog.text
+    for secret in secrets:  # caplog.text includes the formatted tracebacks
         assert secret not in caplog.text
