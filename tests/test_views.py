@@ -20,11 +20,11 @@ from openhumans.oauth import MAX_STATES
 from .helpers import (
     REDIRECT_URI,
     api_requests,
-    token_requests,
     authorize,
     log_in,
     requires_postgres,
     start_login,
+    token_requests,
 )
 
 pytestmark = pytest.mark.django_db
