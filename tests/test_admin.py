@@ -103,9 +103,10 @@ def test_pending_notices_are_listed_without_tokens(admin_client, member_factory,
     assert not notice.send()
     url = "/admin/openhumans/pendingdeauthnotice/"
     assert_no_token(admin_client.get(url), member.access_token, member.refresh_token)
-    assert_no_token(
-        admin_client.get(f"{url}{notice.pk}/change/"), member.access_token, member.refresh_token
-    )
+    for page in ("change", "history", "delete"):
+        assert_no_token(
+            admin_client.get(f"{url}{notice.pk}/{page}/"), member.access_token, member.refresh_token
+        )
 
 
 def test_retry_action_and_max_attempts(admin_client, member_factory, sandbox):
