@@ -65,13 +65,14 @@ def _token_fields(data: Any) -> tuple[str, str, datetime]:
     if isinstance(data, oh_client.TokenSet):
         return data.access_token, data.refresh_token, data.expires_at
     if isinstance(data, Mapping):
+        access, refresh = data.get("access_token"), data.get("refresh_token")
         try:
             expires = timezone.now() + timedelta(seconds=int(data["expires_in"]))
-            return str(data["access_token"]), str(data["refresh_token"]), expires
-        except (KeyError, TypeError, ValueError) as err:
-            raise InvalidArgumentError(
-                "data", "needs access_token, refresh_token and expires_in"
-            ) from err
+        except (KeyError, TypeError, ValueError, OverflowError) as err:
+            raise InvalidArgumentError("data", "needs expires_in, a number of seconds") from err
+        if not (isinstance(access, str) and access and isinstance(refresh, str) and refresh):
+            raise InvalidArgumentError("data", "needs access_token and refresh_token strings")
+        return access, refresh, expires
     raise InvalidArgumentError("data", "must be a TokenSet or a token response dict")
 
 
@@ -125,6 +126,10 @@ class OpenHumansMember(models.Model):
         ``data`` is the token endpoint's response (a dict with ``access_token``,
         ``refresh_token`` and ``expires_in``) or a :class:`~openhumans.client.TokenSet`.
         """
+        if isinstance(oh_id, int) and not isinstance(oh_id, bool):
+            oh_id = str(oh_id)  # 0.2.0 took whatever it was given
+        if not isinstance(oh_id, str) or not oh_id or len(oh_id) > 16:
+            raise InvalidArgumentError("oh_id", "must be a project member id of 1-16 characters")
         access, refresh, expires = _token_fields(data)
         with transaction.atomic():
             if user is None:

@@ -61,6 +61,26 @@ def test_create_makes_a_user_named_after_the_member(db):
     assert member.token_expires > timezone.now() + timedelta(hours=9)
 
 
+@pytest.mark.parametrize(
+    ("oh_id", "data"),
+    [
+        (None, {"access_token": "a", "refresh_token": "r", "expires_in": 1}),
+        ("", {"access_token": "a", "refresh_token": "r", "expires_in": 1}),
+        ("1" * 17, {"access_token": "a", "refresh_token": "r", "expires_in": 1}),
+        ("12341337", {"access_token": "a", "expires_in": 1}),
+        ("12341337", {"access_token": "", "refresh_token": "r", "expires_in": 1}),
+        ("12341337", {"access_token": "a", "refresh_token": "r", "expires_in": "soon"}),
+        ("12341337", "a-token"),
+    ],
+    ids=["none", "empty", "too-long", "no-refresh", "empty-token", "bad-expiry", "str"],
+)
+def test_create_refuses_bad_input_and_leaves_nothing_behind(django_user_model, oh_id, data):
+    with pytest.raises(InvalidArgumentError):
+        OpenHumansMember.create(oh_id, data)
+    assert not OpenHumansMember.objects.exists()
+    assert not django_user_model.objects.exists()
+
+
 def test_tokens_have_no_length_limit(db):
     long = "x" * 2000
     OpenHumansMember.create(
