@@ -898,6 +898,13 @@ def test_delete_files_needs_exactly_one_selector(kwargs):
     assert server.requests == []
 
 
+@pytest.mark.parametrize("body", [{"ids": ["x"]}, {"ids": [None]}, {"ids": 3}, "success"])
+def test_delete_malformed_success_is_a_response_error(body):
+    server = Server().on("POST", f"{API}files/delete/", resp(200, body))
+    with pytest.raises(OpenHumansAPIResponseError, match="malformed"):
+        make_client(server).delete_files(file_id=1)
+
+
 @pytest.mark.parametrize("file_id", [0, -1, 2**63, 10**30, True])
 def test_delete_files_refuses_an_impossible_file_id_before_any_request(file_id):
     # Open Humans' ids are positive 64-bit integers; a larger one is a 500 on its database.
@@ -1096,8 +1103,19 @@ def test_token_endpoint_5xx_is_server_error_and_not_retried():
     assert len(server.requests) == 1
 
 
-def test_token_endpoint_malformed_success_is_a_response_error():
-    server = token_server(resp(200, {"access_token": "a"}))
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"access_token": "a"},
+        {"access_token": "a", "refresh_token": "r", "expires_in": 10**30},
+        {"access_token": "", "refresh_token": "r", "expires_in": 36000},
+        {"access_token": "a", "refresh_token": None, "expires_in": 36000},
+        ["a", "r"],
+    ],
+    ids=["missing", "huge-expiry", "empty-token", "null-token", "list"],
+)
+def test_token_endpoint_malformed_success_is_a_response_error(body):
+    server = token_server(resp(200, body))
     with pytest.raises(OpenHumansAPIResponseError, match="malformed"):
         refresh(
             refresh_token="r",

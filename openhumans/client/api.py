@@ -459,9 +459,12 @@ class OpenHumansClient:
         body: dict[str, Any] = {**_optional_member_id(project_member_id), **selector}
         result = self._post("files/delete/", body)
         ids = result.get("ids") if isinstance(result, dict) else None
-        if not isinstance(ids, list):
-            raise OpenHumansAPIResponseError("malformed delete response")
-        return [int(i) for i in ids]
+        try:
+            if not isinstance(ids, list):
+                raise TypeError("no ids list")
+            return [int(i) for i in ids]
+        except (TypeError, ValueError) as err:
+            raise OpenHumansAPIResponseError("malformed delete response") from err
 
     def message(
         self,

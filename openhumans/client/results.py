@@ -140,8 +140,8 @@ class TokenSet:
             raise _malformed("token response")
         try:
             access, refresh = body["access_token"], body["refresh_token"]
-            if not isinstance(access, str) or not isinstance(refresh, str):
-                raise TypeError("tokens must be strings")
+            if not (isinstance(access, str) and access and isinstance(refresh, str) and refresh):
+                raise TypeError("tokens must be non-empty strings")
             expires_in = int(body["expires_in"])
             scope = body.get("scope") or ""
             return cls(
@@ -152,5 +152,5 @@ class TokenSet:
                 scope=frozenset(str(scope).split()),
                 token_type=str(body.get("token_type") or "Bearer"),
             )
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, OverflowError) as err:
             raise _malformed("token response", err) from err
