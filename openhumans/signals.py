@@ -5,8 +5,7 @@ from __future__ import annotations
 from django.dispatch import Signal
 
 #: Sent when Open Humans tells us (the deauth webhook) that a member left the project,
-#: before the deletion policy is applied. Keyword arguments:
-#:   sender: OpenHumansMember (the class)
-#:   open_humans_member: the OpenHumansMember instance
-#:   erasure_requested: bool, whether the member asked for their data to be erased
+#: before the deletion policy is applied. Keyword arguments: ``sender`` (the
+#: OpenHumansMember class), ``open_humans_member`` (the OpenHumansMember instance) and
+#: ``erasure_requested`` (bool: whether the member asked for their data to be erased).
 member_deauth = Signal()
