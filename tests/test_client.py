@@ -187,6 +187,15 @@ def test_client_repr_hides_the_token():
     assert USER_TOKEN not in repr(OpenHumansClient(USER_TOKEN))
 
 
+@pytest.mark.parametrize("token", [USER_TOKEN + "\n", USER_TOKEN + "\x00", USER_TOKEN + "é", ""])
+def test_a_token_that_cannot_be_a_header_is_refused_without_echoing_it(token):
+    # h11 would refuse it mid-request with the whole header (the token) in its message.
+    with pytest.raises(InvalidArgumentError) as info:
+        OpenHumansClient(token, transport=httpx.MockTransport(Server()))
+    assert info.value.argument == "access_token"
+    assert USER_TOKEN not in str(info.value)
+
+
 # -- spec §A.3: every authentication error is a 401 --------------------------------------------
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
@@ -36,6 +37,8 @@ MAX_UPLOAD_SIZE = 5 * 1024**3
 #: Open Humans' file ids are positive 64-bit integers; a larger one is a 500 on its database.
 MAX_FILE_ID = 2**63 - 1
 SPOOL_MAX = 8 * 1024 * 1024  # bytes kept in memory before a spooled stream goes to disk
+
+_TOKEN_CHARS = re.compile(r"\A[\x21-\x7e]+\Z")
 
 Stream = bytes | bytearray | memoryview | IO[bytes] | IO[str]
 
@@ -245,8 +248,12 @@ class OpenHumansClient:
         max_retries: int = 2,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        if not isinstance(access_token, str) or not access_token.strip() or " " in access_token:
-            raise InvalidArgumentError("access_token", "must be a non-empty string without spaces")
+        # Printable ASCII only: anything else fails inside httpx/h11 with the whole
+        # Authorization header, token included, in the error message.
+        if not isinstance(access_token, str) or not _TOKEN_CHARS.match(access_token):
+            raise InvalidArgumentError(
+                "access_token", "must be a non-empty string of printable ASCII without spaces"
+            )
         self._token = access_token
         self.base_url = parse_base_url(base_url)
         self._http = new_http_client(timeout, transport)
