@@ -42,7 +42,11 @@ __all__ = [
     "redact_url",
 ]
 
-_TOKEN_IN_QUERY = re.compile(r"(?i)((?:access_token|refresh_token|code|key|code_verifier)=)[^&#\s]*")
+# Tokens, codes and download keys (spec §5.2, §2.9), and presigned S3 URL credentials (§2.6).
+_TOKEN_IN_QUERY = re.compile(
+    r"(?i)((?:access_token|refresh_token|code|key|code_verifier|signature|awsaccesskeyid"
+    r"|x-amz-credential|x-amz-security-token)=)[^&#\s]*"
+)
 
 
 def redact_url(url: object) -> str:

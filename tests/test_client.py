@@ -633,6 +633,21 @@ def upload_server(
     return server
 
 
+@pytest.mark.parametrize("put_status", [200, 403])
+def test_upload_logs_no_presigned_url_credentials(caplog, put_status):
+    # The presigned PUT URL lets anyone write the file for 6 h (spec §2.6): httpx logs
+    # every request URL at INFO, so its signature must be redacted there too.
+    caplog.set_level(logging.DEBUG)
+    server = upload_server(put=httpx.Response(put_status))
+    try:
+        make_client(server).upload(b"a,b\n", "data.csv", META)
+    except OpenHumansAPIResponseError as err:
+        assert_no_secret(err)
+    assert "PUT https://s3.test/" in caplog.text
+    for secret in SECRETS:
+        assert secret not in caplog.text
+
+
 def test_upload_is_three_requests_direct_put_complete():
     server = upload_server()
     result = make_client(server).upload(b"a,b\n1,2\n", "data.csv", META, datatypes=[12])
