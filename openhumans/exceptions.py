@@ -3,17 +3,17 @@
 ::
 
     OpenHumansError                      root of everything below
-    ├── OpenHumansConfigurationError     a required OPENHUMANS_* setting is missing (also ImproperlyConfigured)
+    ├── OpenHumansConfigurationError     a required setting is missing (also ImproperlyConfigured)
     ├── InvalidArgumentError             bad input refused before any request (also ValueError)
     ├── OpenHumansConnectionError        transport failure or timeout talking to Open Humans
-    ├── MemberDeauthorizedError          the member left, or Open Humans refused to refresh their token
+    ├── MemberDeauthorizedError          the member left, or their token refresh was refused
     └── OpenHumansAPIResponseError       Open Humans answered with an error status
-        ├── BadRequestError              400 from the project API; ``.errors`` is a normalised field map
+        ├── BadRequestError              400 from the project API; ``.errors``: a field map
         ├── InvalidTokenError            401 from the project API: the token is unusable
         ├── NotFoundError                404
         ├── ServerError                  5xx
-        └── OAuthError                   error from /oauth2/token/; ``.error`` is the OAuth2 error code
-            └── InvalidGrantError        invalid_grant (400 today, 401 in 2018): re-authorize the member
+        └── OAuthError                   error from /oauth2/token/; ``.error``: the OAuth2 code
+            └── InvalidGrantError        invalid_grant (400 now, 401 in 2018): re-authorize
 
 Every response error carries ``status_code``, the parsed ``body`` and the ``url`` with any
 ``access_token`` redacted. No token ever appears in an exception message.
