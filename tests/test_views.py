@@ -101,9 +101,32 @@ def test_login_goes_to_a_same_host_next(client, sandbox, pmid):
     assert log_in(client, sandbox, pmid, next="/files/?a=1")["Location"] == "/files/?a=1"
 
 
-@pytest.mark.parametrize("next_url", ["https://evil.example/", "//evil.example/", "javascript:x"])
+HOSTILE_NEXT = [
+    "https://evil.example/",
+    "//evil.example/",
+    "https:evil.example",
+    "javascript:alert(1)",
+    "/\\evil.example",
+    "\\\\evil.example",
+    " //evil.example",
+    "\t//evil.example",
+    "http://testserver@evil.example/",
+    "data:text/html,x",
+]
+
+
+@pytest.mark.parametrize("next_url", HOSTILE_NEXT)
 def test_login_refuses_an_open_redirect(client, sandbox, pmid, next_url):
     assert log_in(client, sandbox, pmid, next=next_url)["Location"] == "/"
+
+
+@pytest.mark.parametrize("next_url", HOSTILE_NEXT)
+def test_cancelled_login_refuses_an_open_redirect(client, sandbox, next_url):
+    query = start_login(client, next=next_url)
+    response = client.get(
+        "/openhumans/complete", {"error": "access_denied", "state": query["state"]}
+    )
+    assert response["Location"] == "/"
 
 
 def test_login_without_the_backend_configured_still_works(client, sandbox, pmid, settings):
@@ -371,12 +394,19 @@ def test_delete_views_need_csrf(member_factory, sandbox, path):
     assert client.post(path, {"file_id": "1"}).status_code == 403
 
 
-def test_delete_refuses_an_open_redirect(member_client, sandbox):
+@pytest.mark.parametrize("next_url", HOSTILE_NEXT)
+def test_delete_and_upload_refuse_an_open_redirect(member_client, sandbox, next_url):
     (file_id,) = sandbox.add_files(member_client.member.oh_id)
+    response = member_client.post("/openhumans/delete_file", {"file_id": file_id, "next": next_url})
+    assert response.status_code == 302 and response["Location"] == "/openhumans/list"
+    response = member_client.post("/openhumans/delete_all_files", {"next": next_url})
+    assert response.status_code == 302 and response["Location"] == "/openhumans/list"
+    upload = SimpleUploadedFile("a.txt", b"a")
     response = member_client.post(
-        "/openhumans/delete_file", {"file_id": file_id, "next": "https://evil.example/"}
+        "/openhumans/upload/",
+        {"data_file": upload, "description": "d", "tags": "", "next": next_url},
     )
-    assert response["Location"] == "/openhumans/list"
+    assert response.status_code == 302 and response["Location"] == "/openhumans/list"
 
 
 def test_delete_all_files_view(member_client, sandbox):
