@@ -289,6 +289,21 @@ def test_list_files_page(member_client, sandbox):
     assert member_client.member.access_token.encode() not in response.content
 
 
+def test_file_list_links_only_http_download_urls(rf):
+    # download_url comes from Open Humans; a javascript: URL must never become a link.
+    from django.template.loader import render_to_string
+
+    files = [
+        {"id": 1, "basename": "ok.csv", "download_url": "https://oh.test/dl/1/?key=k"},
+        {"id": 2, "basename": "bad.csv", "download_url": "javascript:alert(1)"},
+        {"id": 3, "basename": "odd.csv", "download_url": " JavaScript:alert(1)"},
+    ]
+    html = render_to_string("openhumans/list_files.html", {"files": files}, request=rf.get("/"))
+    assert 'href="https://oh.test/dl/1/?key=k"' in html
+    assert "javascript:" not in html.lower()
+    assert "bad.csv" in html and "odd.csv" in html
+
+
 @pytest.mark.parametrize(
     "path", ["/openhumans/list/", "/openhumans/upload/"], ids=["list", "upload"]
 )
