@@ -60,10 +60,18 @@ def make_unique_username(base: str) -> str:
     return f"{base}{counter}"
 
 
+def _stored_time(value: datetime) -> datetime:
+    """Return the client's aware expiry as the project stores datetimes (USE_TZ or not)."""
+    if not settings.USE_TZ and timezone.is_aware(value):
+        # 0.2.0 ran with USE_TZ = False too; SQLite/MySQL refuse aware datetimes then.
+        return timezone.make_naive(value)
+    return value
+
+
 def _token_fields(data: Any) -> tuple[str, str, datetime]:
     """Return (access, refresh, expiry) from a TokenSet or a token endpoint dict (spec §1.2)."""
     if isinstance(data, oh_client.TokenSet):
-        return data.access_token, data.refresh_token, data.expires_at
+        return data.access_token, data.refresh_token, _stored_time(data.expires_at)
     if isinstance(data, Mapping):
         access, refresh = data.get("access_token"), data.get("refresh_token")
         try:
@@ -297,7 +305,7 @@ class OpenHumansMember(models.Model):
                 else:
                     locked.access_token = tokens.access_token
                     locked.refresh_token = tokens.refresh_token
-                    locked.token_expires = tokens.expires_at
+                    locked.token_expires = _stored_time(tokens.expires_at)
                     locked.save(
                         update_fields=["access_token", "refresh_token", "token_expires", "updated"]
                     )
@@ -456,7 +464,7 @@ class PendingDeauthNotice(models.Model):
                 tokens = _refresh(self.refresh_token, None, None)
                 # Keep the rotated pair at once: the old refresh token is dead (spec §1.4).
                 self.access_token, self.refresh_token = tokens.access_token, tokens.refresh_token
-                self.token_expires = tokens.expires_at
+                self.token_expires = _stored_time(tokens.expires_at)
                 self.save(update_fields=["access_token", "refresh_token", "token_expires"])
                 token = tokens.access_token
             with _new_client(token) as api:

@@ -269,6 +269,17 @@ def test_two_simultaneous_first_logins_make_one_user(sandbox, pmid, django_user_
     assert all(c.session[SESSION_KEY] == str(user.pk) for c in clients)
 
 
+def test_a_project_with_use_tz_off_logs_in_and_refreshes(client, sandbox, pmid, settings):
+    # 0.2.0 worked with USE_TZ = False; aware datetimes would make SQLite refuse the save.
+    settings.USE_TZ = False
+    assert log_in(client, sandbox, pmid).status_code == 302
+    OpenHumansMember.objects.update(token_expires=timezone.now() - timedelta(seconds=5))
+    sandbox.expire_access_tokens(pmid)
+    assert client.get("/openhumans/list/").status_code == 200
+    assert token_requests(sandbox) == 2
+    assert OpenHumansMember.objects.get().token_expires > timezone.now() + timedelta(hours=9)
+
+
 def test_logout_is_post_only(member_client, settings):
     settings.OPENHUMANS_LOGOUT_REDIRECT_URL = "/bye/"
     assert member_client.get("/openhumans/logout/").status_code == 405
