@@ -457,7 +457,10 @@ class PendingDeauthNotice(models.Model):
         """Tell Open Humans the member left; return True once done (the notice is deleted).
 
         Never raises an OpenHumansError: a failure is recorded on the notice for a retry.
+        Another process may send the same notice at once; it is never lost for that.
         """
+        row = type(self).objects.filter(pk=self.pk)
+        used = self.refresh_token
         try:
             token = self.access_token
             if self.token_expires - REFRESH_MARGIN < timezone.now():
@@ -465,18 +468,34 @@ class PendingDeauthNotice(models.Model):
                 # Keep the rotated pair at once: the old refresh token is dead (spec §1.4).
                 self.access_token, self.refresh_token = tokens.access_token, tokens.refresh_token
                 self.token_expires = _stored_time(tokens.expires_at)
-                self.save(update_fields=["access_token", "refresh_token", "token_expires"])
+                used = self.refresh_token
+                # update(), not save(): the row may be gone (sent by another process).
+                row.update(
+                    access_token=self.access_token,
+                    refresh_token=self.refresh_token,
+                    token_expires=self.token_expires,
+                )
                 token = tokens.access_token
             with _new_client(token) as api:
                 api.remove_members()
         except (InvalidGrantError, InvalidTokenError, MemberDeauthorizedError):
-            # The tokens are dead: the member already left Open Humans' side. Nothing is owed.
+            # Dead tokens: the member already left Open Humans' side and nothing is owed,
+            # unless another sender rotated this notice's pair meanwhile (which killed ours):
+            # then the notice stays, with the live pair, for that sender or the next run.
+            if not row.filter(refresh_token=used).delete()[0] and row.exists():
+                logger.info(
+                    "deauth notice for member %s is being sent elsewhere", self.project_member_id
+                )
+                return False
             logger.info("member %s already gone from Open Humans", self.project_member_id)
+            return True
         except OpenHumansError as err:
             self.attempts += 1
             self.last_attempt = timezone.now()
             self.last_error = f"{type(err).__name__}: {err}"[:1000]
-            self.save(update_fields=["attempts", "last_attempt", "last_error"])
+            row.update(
+                attempts=self.attempts, last_attempt=self.last_attempt, last_error=self.last_error
+            )
             logger.warning(
                 "deauth notice for member %s failed (attempt %d); kept for a retry: %s",
                 self.project_member_id,
@@ -484,7 +503,6 @@ class PendingDeauthNotice(models.Model):
                 self.last_error,
             )
             return False
-        else:
-            logger.info("told Open Humans that member %s left", self.project_member_id)
-        self.delete()
+        logger.info("told Open Humans that member %s left", self.project_member_id)
+        row.delete()
         return True

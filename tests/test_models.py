@@ -421,6 +421,43 @@ def test_a_queued_notice_with_an_expired_token_refreshes_first(
     assert api_requests(sandbox, "remove-members/") == 1
 
 
+def test_two_senders_of_one_notice_never_lose_it(member_factory, sandbox):
+    # A cron run and the after-commit send may hold the same notice. The first refreshes
+    # (rotating the refresh token, spec §1.4) and fails; the second's refresh is then refused.
+    # That refusal says nothing about the member: the notice must stay, with the new pair.
+    member = member_factory()
+    expire(member, sandbox)
+    member.refresh_from_db()
+    member.delete()  # inside the test transaction: queued, not sent
+    first = PendingDeauthNotice.objects.get()
+    second = PendingDeauthNotice.objects.get()
+    sandbox.set_fault(
+        endpoint="/api/direct-sharing/project/remove-members/", error_rate=1.0, status=503
+    )
+    assert not first.send()
+    sandbox.clear_faults()
+    assert not second.send()
+    kept = PendingDeauthNotice.objects.get()
+    assert kept.refresh_token == first.refresh_token != member.refresh_token
+    assert kept.send()
+    assert not PendingDeauthNotice.objects.exists()
+    assert api_requests(sandbox, "remove-members/") == 2  # the failed one, then the real one
+
+
+def test_a_notice_deleted_meanwhile_is_not_an_error(member_factory, sandbox):
+    member = member_factory()
+    expire(member, sandbox)
+    member.refresh_from_db()
+    member.delete()
+    notice = PendingDeauthNotice.objects.get()
+    PendingDeauthNotice.objects.all().delete()  # sent by another process
+    sandbox.set_fault(
+        endpoint="/api/direct-sharing/project/remove-members/", error_rate=1.0, status=503
+    )
+    assert not notice.send()  # refreshed, then failed: nothing to record it on, no crash
+    assert not PendingDeauthNotice.objects.exists()
+
+
 def test_a_notice_rolled_back_with_its_delete_is_not_sent(
     member_factory, sandbox, django_capture_on_commit_callbacks
 ):
