@@ -2,6 +2,7 @@
 
 openhumans.E001  a required setting is missing
 openhumans.E002  a base URL setting is not an absolute http(s) URL
+openhumans.E003  a numeric setting (timeout, state age, upload size) is not a valid number
 openhumans.W001  no OPENHUMANS_WEBHOOK_SECRET while DEBUG is off
 openhumans.W002  OpenHumansBackend is not in AUTHENTICATION_BACKENDS
 openhumans.W003  an OPENHUMANS_* setting this app does not know (a typo?)
@@ -15,7 +16,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 
-from .conf import DEFAULTS, REQUIRED
+from .conf import DEFAULTS, NUMBERS, REQUIRED, number_problem
 
 BACKEND_PATH = "openhumans.backends.OpenHumansBackend"
 
@@ -49,6 +50,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                     id="openhumans.E002",
                 )
             )
+    for name in NUMBERS:
+        problem = number_problem(name, getattr(settings, name, DEFAULTS[name]))
+        if problem:
+            messages.append(Error(problem, id="openhumans.E003"))
     if not settings.DEBUG and not getattr(settings, "OPENHUMANS_WEBHOOK_SECRET", None):
         messages.append(
             Warning(

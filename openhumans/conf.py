@@ -11,7 +11,7 @@ from django.conf import settings
 
 from .exceptions import OpenHumansConfigurationError
 
-__all__ = ["DEFAULTS", "REQUIRED", "get_setting", "redirect_uri"]
+__all__ = ["DEFAULTS", "NUMBERS", "REQUIRED", "get_setting", "number_problem", "redirect_uri"]
 
 #: The documented settings first (docs §4.1), then ours. ``None`` means "not set".
 DEFAULTS: dict[str, Any] = {
@@ -40,8 +40,37 @@ DEFAULTS: dict[str, Any] = {
 REQUIRED = ("OPENHUMANS_APP_BASE_URL", "OPENHUMANS_CLIENT_ID", "OPENHUMANS_CLIENT_SECRET")
 
 
+#: Numeric settings: (what they must be, whether None is allowed, whether 0 is allowed).
+NUMBERS: dict[str, tuple[str, bool, bool]] = {
+    "OPENHUMANS_TIMEOUT": ("a positive number of seconds", False, False),
+    "OPENHUMANS_STATE_MAX_AGE": ("a positive number of seconds", False, False),
+    "OPENHUMANS_MAX_UPLOAD_SIZE": ("a whole number of bytes, or None", True, True),
+}
+
+
+def number_problem(name: str, value: Any) -> str | None:
+    """Say what is wrong with numeric setting ``name`` set to ``value``; None if it is fine."""
+    what, none_ok, zero_ok = NUMBERS[name]
+    if value is None and none_ok:
+        return None
+    whole = name == "OPENHUMANS_MAX_UPLOAD_SIZE"
+    kinds = (int,) if whole else (int, float)
+    if (
+        not isinstance(value, kinds)
+        or isinstance(value, bool)
+        or value < 0
+        or (value == 0 and not zero_ok)
+    ):
+        return f"{name} must be {what}, not {value!r}."
+    return None
+
+
 def get_setting(name: str) -> Any:
-    """Return setting ``name`` (or its default); raise OpenHumansConfigurationError if required."""
+    """Return setting ``name`` (or its default).
+
+    Raises OpenHumansConfigurationError, naming the setting, if it is required and not set
+    or if a numeric setting is not a valid number.
+    """
     if name not in DEFAULTS:
         raise KeyError(f"{name} is not an OPENHUMANS_* setting this app knows")
     value = getattr(settings, name, DEFAULTS[name])
@@ -49,6 +78,8 @@ def get_setting(name: str) -> Any:
         raise OpenHumansConfigurationError(
             f"The {name} setting is required by django-open-humans and is not set."
         )
+    if name in NUMBERS and (problem := number_problem(name, value)):
+        raise OpenHumansConfigurationError(problem)
     return value
 
 

@@ -32,6 +32,7 @@ from .exceptions import (
     InvalidArgumentError,
     InvalidGrantError,
     MemberDeauthorizedError,
+    OpenHumansConfigurationError,
     OpenHumansConnectionError,
     OpenHumansError,
 )
@@ -181,6 +182,8 @@ def complete(request: HttpRequest) -> HttpResponse:
             "This login link is not valid",
             "Open Humans did not accept it (it may have been used already). Please log in again.",
         )
+    except OpenHumansConfigurationError:
+        raise  # the project's settings are wrong, not Open Humans: a 500 naming them
     except OpenHumansError as err:
         return _api_error_page(request, err)
     if not _log_in(request, member):
@@ -314,6 +317,8 @@ class MemberRequiredMixin:
             return self.not_connected(request, member)
         except InvalidArgumentError as err:
             return _error_page(request, 400, "Bad request", str(err))
+        except OpenHumansConfigurationError:
+            raise  # the project's settings are wrong, not Open Humans: a 500 naming them
         except OpenHumansError as err:
             return _api_error_page(request, err)
 

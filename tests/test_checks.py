@@ -84,6 +84,30 @@ def test_check_e002_for_a_malformed_base_url(settings):
     assert "openhumans.E002" in ids(check_settings())
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OPENHUMANS_MAX_UPLOAD_SIZE", "10MB"),
+        ("OPENHUMANS_MAX_UPLOAD_SIZE", -1),
+        ("OPENHUMANS_MAX_UPLOAD_SIZE", True),
+        ("OPENHUMANS_TIMEOUT", "slow"),
+        ("OPENHUMANS_TIMEOUT", 0),
+        ("OPENHUMANS_STATE_MAX_AGE", None),
+    ],
+)
+def test_check_e003_for_a_setting_that_is_not_a_number(settings, name, value):
+    setattr(settings, name, value)
+    errors = [m for m in check_settings() if m.id == "openhumans.E003"]
+    assert len(errors) == 1 and name in errors[0].msg
+
+
+def test_numeric_settings_pass_the_checks(settings):
+    settings.OPENHUMANS_MAX_UPLOAD_SIZE = None
+    settings.OPENHUMANS_TIMEOUT = 5
+    settings.OPENHUMANS_STATE_MAX_AGE = 60.5
+    assert "openhumans.E003" not in ids(check_settings())
+
+
 def test_check_w001_without_webhook_secret_when_debug_is_off(settings):
     settings.DEBUG = False
     settings.OPENHUMANS_WEBHOOK_SECRET = None

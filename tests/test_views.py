@@ -176,7 +176,7 @@ def test_only_a_few_states_are_kept(client, sandbox, pmid):
 
 def test_state_expires(client, sandbox, pmid, settings):
     query = start_login(client)
-    settings.OPENHUMANS_STATE_MAX_AGE = 0
+    settings.OPENHUMANS_STATE_MAX_AGE = 1e-9
     assert client.get(authorize(sandbox, pmid, query)).status_code == 400
 
 
@@ -488,6 +488,18 @@ def test_upload_view_refuses_a_file_over_the_size_limit(member_client, sandbox, 
         "/openhumans/upload/", {"data_file": upload, "description": "d", "tags": "t"}
     )
     assert [f["basename"] for f in sandbox.files(member_client.member.oh_id)] == ["big.bin"]
+
+
+def test_a_malformed_size_limit_is_named_at_first_use(member_client, sandbox, settings):
+    from openhumans.exceptions import OpenHumansConfigurationError
+
+    settings.OPENHUMANS_MAX_UPLOAD_SIZE = "10MB"
+    upload = SimpleUploadedFile("a.txt", b"a")
+    with pytest.raises(OpenHumansConfigurationError, match="OPENHUMANS_MAX_UPLOAD_SIZE"):
+        member_client.post(
+            "/openhumans/upload/", {"data_file": upload, "description": "d", "tags": "t"}
+        )
+    assert api_requests(sandbox, "files/upload/direct/") == 0
 
 
 def test_upload_size_limit_default_is_128_mib(settings):
