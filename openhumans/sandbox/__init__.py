@@ -62,7 +62,8 @@ Choices where the real server is buggy or cannot be copied (spec §6), and other
   list is invalid only that error is reported (not also the ``__all__`` one).
 - Authorize page: "not logged in" is replaced by choosing a sandbox member (radio ``member``)
   or creating one (``new_username``) on the consent page; ``approval_prompt=auto`` never
-  skips the page, as there is no login session. Inactive projects are not modelled.
+  skips the page, as there is no login session. An inactive project
+  (``configure(project={"active": False})``) redirects to ``/direct-sharing/authorize-inactive/``.
 - Storage: ``/_storage/<key>`` stands in for S3. Upload URLs are S3-SigV2-style query
   signatures valid 6 h (per process: a restart invalidates them). As on S3, the PUT needs a
   ``Content-Length``, refuses ``Transfer-Encoding: chunked`` (501), and refuses a
@@ -78,7 +79,14 @@ Choices where the real server is buggy or cannot be copied (spec §6), and other
   and ``/api/public/project/<id>/`` (404 unless the project is approved, as on the server)
   are served. ``/oauth2/revoke_token/`` revokes a token pair (no webhook, membership
   stays, as spec §1.5); introspection and OIDC routes are not served. DRF's browsable API
-  (``Accept: text/html``, ``?format=api``) is not reproduced: answers are always JSON.
+  (``Accept: text/html``, ``?format=api``) is a plain HTML page showing the same JSON, status
+  and headers. CORS: ``Access-Control-Allow-Origin: *`` on ``/api/`` when an ``Origin`` is
+  sent, and preflights are answered before authentication (django-cors-headers).
+- Faults (``set_fault``): ``latency_ms`` delays every request whose path starts with
+  ``endpoint``; with probability ``error_rate`` the request fails with ``status`` (a JSON
+  ``{"detail": ...}``), or, with ``drop_connection``, the socket is closed without an answer
+  (``drop_connection`` alone drops every request). ``times=n`` limits a fault to n requests.
+  The control plane itself is never faulted, nor logged in ``request_log()``.
 - Clock: ``advance_clock(seconds)`` (``POST /_sandbox/clock/``) moves the sandbox's clock
   forward for every expiry check; ``reset()`` puts it back.
 """
