@@ -257,6 +257,22 @@ def test_a_pathologically_nested_body_is_a_response_error(status):
         make_client(server).project()
 
 
+def test_an_undecodable_body_is_a_response_error():
+    # A body that claims gzip but is not: httpx raises DecodingError, not a TransportError.
+    broken = httpx.Response(200, content=b"not gzip", headers={"Content-Encoding": "gzip"})
+    with pytest.raises(OpenHumansAPIResponseError, match="could not be decoded"):
+        make_client(Server().on("GET", API, broken)).project()
+    token = token_server(httpx.Response(200, content=b"x", headers={"Content-Encoding": "gzip"}))
+    with pytest.raises(OpenHumansAPIResponseError, match="could not be decoded"):
+        refresh(
+            refresh_token="r",
+            client_id="c",
+            client_secret="s",
+            base_url=BASE,
+            transport=httpx.MockTransport(token),
+        )
+
+
 # -- spec §2.2: exchange-member and file listings ----------------------------------------------
 
 

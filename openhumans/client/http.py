@@ -226,6 +226,11 @@ class Requester:
                     raise connection_error(err, shown) from err
                 self.sleep(self._delay(attempt, None))
                 continue
+            except httpx.DecodingError as err:
+                # e.g. a body labelled gzip that is not: the server answered, but garbage.
+                raise OpenHumansAPIResponseError(
+                    f"response body could not be decoded ({type(err).__name__})", url=shown
+                ) from err
             if response.is_success:
                 return response
             if not last and (response.status_code == 429 or response.status_code >= 500):
