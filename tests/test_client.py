@@ -259,10 +259,13 @@ def test_a_pathologically_nested_body_is_a_response_error(status):
 
 def test_an_undecodable_body_is_a_response_error():
     # A body that claims gzip but is not: httpx raises DecodingError, not a TransportError.
-    broken = httpx.Response(200, content=b"not gzip", headers={"Content-Encoding": "gzip"})
+    def broken(request: httpx.Request) -> httpx.Response:
+        gzip = {"Content-Encoding": "gzip"}
+        return httpx.Response(200, headers=gzip, stream=httpx.ByteStream(b"not gzip"))
+
     with pytest.raises(OpenHumansAPIResponseError, match="could not be decoded"):
         make_client(Server().on("GET", API, broken)).project()
-    token = token_server(httpx.Response(200, content=b"x", headers={"Content-Encoding": "gzip"}))
+    token = token_server(broken)
     with pytest.raises(OpenHumansAPIResponseError, match="could not be decoded"):
         refresh(
             refresh_token="r",
