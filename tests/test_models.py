@@ -251,6 +251,30 @@ def test_deauth_removes_the_member_on_open_humans(member_factory, sandbox):
         member.list_files()
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: m.get_access_token(),
+        lambda m: m.list_files(),
+        lambda m: m.upload(b"x", "a.txt", METADATA),
+        lambda m: m.delete_single_file(file_id=1),
+        lambda m: m.delete_all_files(),
+        lambda m: m.message("s", "m"),
+        lambda m: m.deauth(),
+        lambda m: m.refresh_tokens(),
+    ],
+    ids=["token", "list", "upload", "delete", "delete-all", "message", "deauth", "refresh"],
+)
+def test_a_deauthorized_member_fails_fast_without_a_request(member_factory, sandbox, call):
+    member = member_factory()
+    expire(member, sandbox)  # even a token due for a refresh is not refreshed
+    OpenHumansMember.objects.update(oh_deauth=True)
+    before = sandbox.request_log()["counts"]
+    with pytest.raises(MemberDeauthorizedError, match=member.oh_id):
+        call(member)  # a stale instance: oh_deauth is read from the database
+    assert sandbox.request_log()["counts"] == before
+
+
 # -- tokens ----------------------------------------------------------------------------------
 
 
