@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -56,6 +57,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-OpenHumans-Webhooks-Signature"
+_MEMBER_ID = re.compile(r"\A[\x21-\x7e]{1,16}\Z")
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -216,7 +218,8 @@ def _parse_deauth(body: bytes, *, legacy: bool) -> tuple[str, bool] | None:
     if not isinstance(payload, dict):
         return None
     pmid, erasure = payload.get("project_member_id"), payload.get("erasure_requested")
-    if not isinstance(pmid, str) or not pmid or len(pmid) > 16 or not isinstance(erasure, bool):
+    # Printable ASCII, as Open Humans' ids are (8 digits): a NUL would be a 500 on PostgreSQL.
+    if not isinstance(pmid, str) or not _MEMBER_ID.match(pmid) or not isinstance(erasure, bool):
         return None
     return pmid, erasure
 
