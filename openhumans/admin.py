@@ -32,6 +32,13 @@ class OpenHumansMemberAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # members come from an OAuth2 login, with tokens
 
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        # oh_id is a text primary key: a NUL in the URL is a DataError on PostgreSQL (a
+        # 500), so anything but printable ASCII is simply "no such member".
+        if not (object_id.isascii() and object_id.isprintable()):
+            return None
+        return super().get_object(request, object_id, from_field)
+
     def _each(self, request: HttpRequest, queryset: QuerySet[Any], verb: str, method: str) -> None:
         done = 0
         for member in queryset:

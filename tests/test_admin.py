@@ -31,6 +31,14 @@ def test_list_and_change_pages_never_show_tokens(admin_client, member_factory):
     assert_no_token(admin_client.get(f"{CHANGELIST}{member.pk}/history/"), *tokens)
 
 
+@pytest.mark.parametrize("page", ["change", "delete", "history"])
+def test_an_unknown_or_garbled_member_id_is_not_a_500(admin_client, db, page):
+    # A NUL in a text primary key is a DataError on PostgreSQL, not "no such object".
+    for object_id in ("99999999", "a%00b"):
+        response = admin_client.get(f"{CHANGELIST}{object_id}/{page}/")
+        assert response.status_code in (302, 404), object_id
+
+
 def test_saving_the_change_form_keeps_the_tokens(admin_client, member_factory):
     member = member_factory()
     response = admin_client.post(
