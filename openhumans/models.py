@@ -60,6 +60,11 @@ def make_unique_username(base: str) -> str:
     return f"{base}{counter}"
 
 
+def _printable(value: str) -> bool:
+    # A NUL or other control character would be a DataError (a 500) on PostgreSQL.
+    return value.isascii() and value.isprintable() and " " not in value
+
+
 def _stored_time(value: datetime) -> datetime:
     """Return the client's aware expiry as the project stores datetimes (USE_TZ or not)."""
     if not settings.USE_TZ and timezone.is_aware(value):
@@ -136,8 +141,10 @@ class OpenHumansMember(models.Model):
         """
         if isinstance(oh_id, int) and not isinstance(oh_id, bool):
             oh_id = str(oh_id)  # 0.2.0 took whatever it was given
-        if not isinstance(oh_id, str) or not oh_id or len(oh_id) > 16:
-            raise InvalidArgumentError("oh_id", "must be a project member id of 1-16 characters")
+        if not isinstance(oh_id, str) or not 1 <= len(oh_id) <= 16 or not _printable(oh_id):
+            raise InvalidArgumentError(
+                "oh_id", "must be a project member id of 1-16 printable ASCII characters"
+            )
         access, refresh, expires = _token_fields(data)
         with transaction.atomic():
             if user is None:

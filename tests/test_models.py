@@ -67,12 +67,13 @@ def test_create_makes_a_user_named_after_the_member(db):
         (None, {"access_token": "a", "refresh_token": "r", "expires_in": 1}),
         ("", {"access_token": "a", "refresh_token": "r", "expires_in": 1}),
         ("1" * 17, {"access_token": "a", "refresh_token": "r", "expires_in": 1}),
+        ("1234\x005678", {"access_token": "a", "refresh_token": "r", "expires_in": 1}),
         ("12341337", {"access_token": "a", "expires_in": 1}),
         ("12341337", {"access_token": "", "refresh_token": "r", "expires_in": 1}),
         ("12341337", {"access_token": "a", "refresh_token": "r", "expires_in": "soon"}),
         ("12341337", "a-token"),
     ],
-    ids=["none", "empty", "too-long", "no-refresh", "empty-token", "bad-expiry", "str"],
+    ids=["none", "empty", "too-long", "nul", "no-refresh", "empty-token", "bad-expiry", "str"],
 )
 def test_create_refuses_bad_input_and_leaves_nothing_behind(django_user_model, oh_id, data):
     with pytest.raises(InvalidArgumentError):
