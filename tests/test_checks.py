@@ -158,7 +158,7 @@ def test_every_module_imports_without_settings():
         django.setup()
         for name in ["openhumans.models", "openhumans.views", "openhumans.urls",
                      "openhumans.admin", "openhumans.backends", "openhumans.oauth",
-                     "openhumans.forms", "openhumans.receivers", "openhumans.apps",
+                     "openhumans.forms", "openhumans.webhooks", "openhumans.apps",
                      "openhumans.management.commands.openhumans_retry_deauth"]:
             importlib.import_module(name)
         from django.core.checks import run_checks

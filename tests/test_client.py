@@ -32,7 +32,7 @@ from openhumans.client import (
     make_code_verifier,
     refresh,
 )
-from openhumans.client.http import Requester
+from openhumans.client._http import Requester
 from openhumans.exceptions import (
     BadRequestError,
     InvalidArgumentError,
