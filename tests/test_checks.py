@@ -176,3 +176,15 @@ def test_check_w003_for_an_unknown_openhumans_setting(settings):
     settings.OPENHUMANS_WEBHOOK_SECRETS = "typo"
     (warning,) = [m for m in check_settings() if m.id == "openhumans.W003"]
     assert "OPENHUMANS_WEBHOOK_SECRETS" in warning.msg
+
+
+def test_configuration_errors_stand_apart_from_the_api_error_tree():
+    """``except OpenHumansError`` never swallows a misconfiguration (it stays a 500)."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from openhumans import exceptions, models
+
+    assert issubclass(OpenHumansConfigurationError, ImproperlyConfigured)
+    assert not issubclass(OpenHumansConfigurationError, exceptions.OpenHumansError)
+    assert models.MemberLinkError is exceptions.MemberLinkError
+    assert issubclass(exceptions.MemberLinkError, exceptions.OpenHumansError)
