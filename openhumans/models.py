@@ -8,8 +8,7 @@ and ``OPENHUMANS_TIMEOUT`` read at call time (a changed setting gets its own poo
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Callable
 from typing import IO, Any, TypeVar
 
 from django.conf import settings
@@ -27,9 +26,8 @@ from .exceptions import (
     InvalidTokenError,
     MemberDeauthorizedError,
     MemberLinkError,
-    OpenHumansAPIResponseError,
-    OpenHumansError,
 )
+from .tokens import REFRESH_MARGIN, client_for, refresh_pair, stored_time, token_fields
 
 __all__ = [
     "MemberLinkError",
@@ -41,9 +39,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-#: Refresh when fewer than this many seconds of access-token life remain (spec §1.4).
-REFRESH_MARGIN = timedelta(seconds=60)
 
 
 def make_unique_username(base: str) -> str:
@@ -62,50 +57,6 @@ def make_unique_username(base: str) -> str:
 def _printable(value: str) -> bool:
     # A NUL or other control character would be a DataError (a 500) on PostgreSQL.
     return value.isascii() and value.isprintable() and " " not in value
-
-
-def _stored_time(value: datetime) -> datetime:
-    """Return the client's aware expiry as the project stores datetimes (USE_TZ or not)."""
-    if not settings.USE_TZ and timezone.is_aware(value):
-        # 0.2.0 ran with USE_TZ = False too; SQLite/MySQL refuse aware datetimes then.
-        return timezone.make_naive(value)
-    return value
-
-
-def _token_fields(data: Any) -> tuple[str, str, datetime]:
-    """Return (access, refresh, expiry) from a TokenSet or a token endpoint dict (spec §1.2)."""
-    if isinstance(data, Mapping):
-        try:
-            data = oh_client.TokenSet.from_response(data)
-        except OpenHumansAPIResponseError as err:
-            raise InvalidArgumentError(
-                "data", "needs access_token and refresh_token strings and expires_in seconds"
-            ) from err
-    if not isinstance(data, oh_client.TokenSet):
-        raise InvalidArgumentError("data", "must be a TokenSet or a token response dict")
-    return data.access_token, data.refresh_token, _stored_time(data.expires_at)
-
-
-def _client(access_token: str) -> oh_client.OpenHumansClient:
-    """Return a client bound to ``access_token`` over the process's shared pool."""
-    return oh_client.OpenHumansClient.shared(
-        access_token,
-        base_url=get_setting("OPENHUMANS_OH_BASE_URL"),
-        timeout=get_setting("OPENHUMANS_TIMEOUT"),
-    )
-
-
-def _refresh(
-    refresh_token: str, client_id: str | None = None, client_secret: str | None = None
-) -> oh_client.TokenSet:
-    return oh_client.refresh(
-        refresh_token=refresh_token,
-        client_id=client_id or get_setting("OPENHUMANS_CLIENT_ID"),
-        client_secret=client_secret or get_setting("OPENHUMANS_CLIENT_SECRET"),
-        base_url=get_setting("OPENHUMANS_OH_BASE_URL"),
-        timeout=get_setting("OPENHUMANS_TIMEOUT"),
-        shared=True,
-    )
 
 
 class OpenHumansMember(models.Model):
@@ -146,7 +97,7 @@ class OpenHumansMember(models.Model):
             raise InvalidArgumentError(
                 "oh_id", "must be a project member id of 1-16 printable ASCII characters"
             )
-        access, refresh, expires = _token_fields(data)
+        access, refresh, expires = token_fields(data)
         with transaction.atomic():
             if user is None:
                 user_model = get_user_model()
@@ -172,13 +123,13 @@ class OpenHumansMember(models.Model):
         user; raises MemberLinkError if the member belongs to another user or the user has
         another member. Concurrent first logins of one member create one user.
         """
-        access, _, _ = _token_fields(data)
-        oh_id = _client(access).exchange_member().project_member_id
+        access, _, _ = token_fields(data)
+        oh_id = client_for(access).exchange_member().project_member_id
         return cls._store_tokens(oh_id, data, user)
 
     @classmethod
     def _store_tokens(cls, oh_id: str, data: Any, user: Any) -> OpenHumansMember:
-        access, refresh, expires = _token_fields(data)
+        access, refresh, expires = token_fields(data)
         for _attempt in range(3):
             try:
                 with transaction.atomic():
@@ -244,7 +195,7 @@ class OpenHumansMember(models.Model):
 
     # -- tokens ---------------------------------------------------------------------------
 
-    def _needs_refresh(self) -> bool:
+    def _needsrefresh_pair(self) -> bool:
         return self.token_expires - REFRESH_MARGIN < timezone.now()
 
     def _load_tokens(self, other: OpenHumansMember) -> None:
@@ -264,9 +215,9 @@ class OpenHumansMember(models.Model):
 
     def _rotate(self, client_id: str | None, client_secret: str | None) -> None:
         """Trade this (locked) row's refresh token for a new pair and save it."""
-        tokens = _refresh(self.refresh_token, client_id, client_secret)
+        tokens = refresh_pair(self.refresh_token, client_id, client_secret)
         self.access_token, self.refresh_token = tokens.access_token, tokens.refresh_token
-        self.token_expires = _stored_time(tokens.expires_at)
+        self.token_expires = stored_time(tokens.expires_at)
         self.save(update_fields=["access_token", "refresh_token", "token_expires", "updated"])
         logger.info("refreshed the tokens of Open Humans member %s", self.oh_id)
 
@@ -311,7 +262,7 @@ class OpenHumansMember(models.Model):
         # Re-read the row: another process may have rotated the pair, which kills the token
         # this instance holds (spec §1.4). A fresh token costs this one query.
         seen = self._reload().access_token
-        if not (force or stale_token or self._needs_refresh()):
+        if not (force or stale_token or self._needsrefresh_pair()):
             return seen
         try:
             with transaction.atomic():
@@ -323,7 +274,7 @@ class OpenHumansMember(models.Model):
                 if (
                     locked.access_token == seen
                     if force
-                    else locked._needs_refresh() or locked.access_token == stale_token
+                    else locked._needsrefresh_pair() or locked.access_token == stale_token
                 ):
                     locked._rotate(client_id, client_secret)
         except InvalidGrantError:
@@ -338,14 +289,14 @@ class OpenHumansMember(models.Model):
         """Run ``operation`` with a client holding a fresh token; retry once after a 401."""
         token = self.get_access_token()
         try:
-            return operation(_client(token))
+            return operation(client_for(token))
         except InvalidTokenError:
             if not retry:
                 raise
             # The token died early (refreshed elsewhere, or the member left): refresh once.
             # A 401 means nothing happened on the server, so repeating is safe.
             token = self._access_token(None, None, force=False, stale_token=token)
-            return operation(_client(token))
+            return operation(client_for(token))
 
     # -- the documented API calls ---------------------------------------------------------
 
@@ -436,81 +387,5 @@ class OpenHumansMember(models.Model):
         logger.info("deauthorized Open Humans member %s", self.oh_id)
 
 
-class PendingDeauthNotice(models.Model):
-    """A remove-members call owed to Open Humans for a member deleted here (DEAUTH_ON_DELETE).
-
-    Kept until Open Humans accepted it, so an outage never loses it; the tokens are the
-    deleted member's (needed to call remove-members) and are never shown.
-    """
-
-    project_member_id = models.CharField(max_length=16, db_index=True)
-    access_token = models.TextField()
-    refresh_token = models.TextField()
-    token_expires = models.DateTimeField()
-    created = models.DateTimeField(default=timezone.now, editable=False)
-    attempts = models.PositiveIntegerField(default=0)
-    last_attempt = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True, default="")
-
-    class Meta:
-        verbose_name = "pending deauthorization notice"
-        ordering = ["created"]
-
-    def __str__(self) -> str:
-        return f"<PendingDeauthNotice (project_member_id='{self.project_member_id}')>"
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def send(self) -> bool:
-        """Tell Open Humans the member left; return True once done (the notice is deleted).
-
-        Never raises an OpenHumansError: a failure is recorded on the notice for a retry.
-        Another process may send the same notice at once; it is never lost for that.
-        """
-        row = type(self).objects.filter(pk=self.pk)
-        used = self.refresh_token
-        try:
-            token = self.access_token
-            if self.token_expires - REFRESH_MARGIN < timezone.now():
-                tokens = _refresh(self.refresh_token)
-                # Keep the rotated pair at once: the old refresh token is dead (spec §1.4).
-                self.access_token, self.refresh_token = tokens.access_token, tokens.refresh_token
-                self.token_expires = _stored_time(tokens.expires_at)
-                used = self.refresh_token
-                # update(), not save(): the row may be gone (sent by another process).
-                row.update(
-                    access_token=self.access_token,
-                    refresh_token=self.refresh_token,
-                    token_expires=self.token_expires,
-                )
-                token = tokens.access_token
-            _client(token).remove_members()
-        except (InvalidGrantError, InvalidTokenError, MemberDeauthorizedError):
-            # Dead tokens: the member already left Open Humans' side and nothing is owed,
-            # unless another sender rotated this notice's pair meanwhile (which killed ours):
-            # then the notice stays, with the live pair, for that sender or the next run.
-            if not row.filter(refresh_token=used).delete()[0] and row.exists():
-                logger.info(
-                    "deauth notice for member %s is being sent elsewhere", self.project_member_id
-                )
-                return False
-            logger.info("member %s already gone from Open Humans", self.project_member_id)
-            return True
-        except OpenHumansError as err:
-            self.attempts += 1
-            self.last_attempt = timezone.now()
-            self.last_error = f"{type(err).__name__}: {err}"[:1000]
-            row.update(
-                attempts=self.attempts, last_attempt=self.last_attempt, last_error=self.last_error
-            )
-            logger.warning(
-                "deauth notice for member %s failed (attempt %d); kept for a retry: %s",
-                self.project_member_id,
-                self.attempts,
-                self.last_error,
-            )
-            return False
-        logger.info("told Open Humans that member %s left", self.project_member_id)
-        row.delete()
-        return True
+# Defined beside the deletion policy it serves; a model of this app all the same.
+from .notices import PendingDeauthNotice  # noqa: E402

@@ -145,7 +145,8 @@ def test_every_module_imports_without_settings():
         import importlib, os
         os.environ.pop("DJANGO_SETTINGS_MODULE", None)
         for name in ["openhumans", "openhumans.conf", "openhumans.exceptions",
-                     "openhumans.signals", "openhumans.checks"]:
+                     "openhumans.signals", "openhumans.checks", "openhumans.client",
+                     "openhumans.tokens"]:
             importlib.import_module(name)
         import django
         from django.conf import settings
@@ -159,6 +160,7 @@ def test_every_module_imports_without_settings():
         for name in ["openhumans.models", "openhumans.views", "openhumans.urls",
                      "openhumans.admin", "openhumans.backends", "openhumans.oauth",
                      "openhumans.forms", "openhumans.webhooks", "openhumans.apps",
+                     "openhumans.notices",
                      "openhumans.management.commands.openhumans_retry_deauth"]:
             importlib.import_module(name)
         from django.core.checks import run_checks
