@@ -234,3 +234,14 @@ def test_results_are_frozen():
     result = UploadResult(id=1, size=2, basename="a")
     with pytest.raises(AttributeError):
         result.id = 3  # type: ignore[misc]
+
+
+def test_no_cookie_is_kept_between_calls():
+    """A client (and the shared pool) serves many members: a cookie set for one is dropped."""
+    server = Server().on(
+        "GET", API, resp(200, {"id": 1}, **{"Set-Cookie": "sessionid=abc; Path=/"})
+    )
+    client = make_client(server)
+    client.project()
+    client.project()
+    assert "cookie" not in server.requests[1].headers

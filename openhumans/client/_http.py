@@ -14,6 +14,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, cast
 
 import httpx
@@ -146,6 +147,8 @@ def new_http_client(timeout: float, transport: httpx.BaseTransport | None) -> ht
     return httpx.Client(
         timeout=httpx.Timeout(timeout),
         transport=transport if transport is not None else httpx.HTTPTransport(verify=PROCESS_TLS),
+        # A pool is shared by every member's calls: no cookie set for one goes with another's.
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         headers={"User-Agent": USER_AGENT},
         # spec §A.4: a redirect from the API turns POST into GET; never follow one.
         follow_redirects=False,
