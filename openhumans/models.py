@@ -195,7 +195,7 @@ class OpenHumansMember(models.Model):
 
     # -- tokens ---------------------------------------------------------------------------
 
-    def _needsrefresh_pair(self) -> bool:
+    def _needs_refresh(self) -> bool:
         return self.token_expires - REFRESH_MARGIN < timezone.now()
 
     def _load_tokens(self, other: OpenHumansMember) -> None:
@@ -212,6 +212,16 @@ class OpenHumansMember(models.Model):
             raise MemberDeauthorizedError(f"Open Humans member {self.oh_id} is deauthorized.")
         self._load_tokens(row)
         return row
+
+    def _refresh_due(self, *, force: bool, seen: str, stale_token: str | None) -> bool:
+        """Whether this (locked) row still needs the refresh a caller asked for.
+
+        Forced: unless another caller rotated the pair while we waited for the lock.
+        Otherwise: when the token is near expiry, or is the one the caller saw refused.
+        """
+        if force:
+            return self.access_token == seen
+        return self._needs_refresh() or self.access_token == stale_token
 
     def _rotate(self, client_id: str | None, client_secret: str | None) -> None:
         """Trade this (locked) row's refresh token for a new pair and save it."""
@@ -262,7 +272,7 @@ class OpenHumansMember(models.Model):
         # Re-read the row: another process may have rotated the pair, which kills the token
         # this instance holds (spec §1.4). A fresh token costs this one query.
         seen = self._reload().access_token
-        if not (force or stale_token or self._needsrefresh_pair()):
+        if not (force or stale_token or self._needs_refresh()):
             return seen
         try:
             with transaction.atomic():
@@ -271,11 +281,7 @@ class OpenHumansMember(models.Model):
                 # §1.4), so the exchange is serialized by this row lock; a second caller
                 # waits here, then finds the fresh pair instead of refreshing again.
                 locked = self._reload(lock=True)
-                if (
-                    locked.access_token == seen
-                    if force
-                    else locked._needsrefresh_pair() or locked.access_token == stale_token
-                ):
+                if locked._refresh_due(force=force, seen=seen, stale_token=stale_token):
                     locked._rotate(client_id, client_secret)
         except InvalidGrantError:
             # Marked after the rollback, so the mark is kept.

@@ -58,6 +58,7 @@ def client_for(access_token: str) -> oh_client.OpenHumansClient:
 def refresh_pair(
     refresh_token: str, client_id: str | None = None, client_secret: str | None = None
 ) -> oh_client.TokenSet:
+    """Trade ``refresh_token`` for a new pair (spec §1.4); raises the client's errors."""
     return oh_client.refresh(
         refresh_token=refresh_token,
         client_id=client_id or get_setting("OPENHUMANS_CLIENT_ID"),
