@@ -142,7 +142,9 @@ def test_the_sandbox_imports_nothing_from_the_app_or_the_client(path):
     outside = {
         n
         for n in imported
-        if n.startswith("openhumans") and not n.startswith("openhumans.sandbox") and n != "openhumans"
+        if n.startswith("openhumans")
+        and not n.startswith("openhumans.sandbox")
+        and n != "openhumans"
     }
     assert not outside, f"{path.name} imports {sorted(outside)}"
     assert not _uses_models(imported), f"{path.name} imports Django models"
