@@ -93,6 +93,7 @@ Choices where the real server is buggy or cannot be copied (spec §6), and other
 
 from __future__ import annotations
 
-from .server import Sandbox, SandboxClient, SandboxError
+from .control_client import SandboxClient, SandboxError
+from .runner import Sandbox
 
 __all__ = ["Sandbox", "SandboxClient", "SandboxError"]
