@@ -1,6 +1,7 @@
 """The JSON control plane under ``/_sandbox/`` used by tests, benchmarks and the CLI.
 
 The route table (routes.py) answers a method a handler does not take with a JSON 405.
+About 400 lines, one concern: every ``/_sandbox/`` endpoint, with its input checks.
 """
 
 from __future__ import annotations
