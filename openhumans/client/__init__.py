@@ -16,7 +16,7 @@ from __future__ import annotations
 from .api import OpenHumansClient
 from .http import DEFAULT_BASE_URL, USER_AGENT
 from .oauth import authorize_url, code_challenge_s256, exchange_code, make_code_verifier, refresh
-from .results import DataFile, Member, TokenSet, UploadResult
+from .results import DataFile, Member, TokenSet, UploadResult, UploadTarget
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -26,6 +26,7 @@ __all__ = [
     "OpenHumansClient",
     "TokenSet",
     "UploadResult",
+    "UploadTarget",
     "authorize_url",
     "code_challenge_s256",
     "exchange_code",
