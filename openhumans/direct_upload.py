@@ -262,8 +262,11 @@ class StartUpload(_MemberJSONView):
 
     Body: ``{"filename", "size", "description", "tags"}``. Answer 201 ``{"upload_id",
     "url"}``; 400 for bad fields, 413 above OPENHUMANS_MAX_UPLOAD_SIZE, 429 with too many
-    uploads open. Override :meth:`metadata` to store more with the file.
+    uploads open. Override :meth:`metadata` to store more with the file, ``form_class`` to
+    check the fields otherwise.
     """
+
+    form_class: type[StartForm] = StartForm
 
     def metadata(self, form: StartForm) -> dict[str, Any]:
         """The Open Humans metadata for a valid form (spec §4.3)."""
@@ -272,7 +275,7 @@ class StartUpload(_MemberJSONView):
     def handle(
         self, request: HttpRequest, member: OpenHumansMember, data: dict[str, Any]
     ) -> JsonResponse:
-        form = StartForm(data)
+        form = self.form_class(data)
         if not form.is_valid():
             if form.has_error("size", code="too_large"):
                 raise ApiError(
