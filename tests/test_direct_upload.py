@@ -310,3 +310,18 @@ def test_the_cleanup_command_keeps_uploads_while_open_humans_is_down(member_clie
     sandbox.clear_faults()
     call_command("openhumans_clean_uploads", "--older-than", "0", stdout=out)
     assert not DirectUpload.objects.exists()
+
+
+def test_the_upload_page_is_enhanced_by_the_shipped_script(member_client, sandbox):
+    from django.contrib.staticfiles import finders
+
+    page = member_client.get("/openhumans/upload/").content.decode()
+    assert 'data-start-url="/openhumans/upload/start/"' in page
+    assert 'data-complete-url="/openhumans/upload/complete/"' in page
+    assert 'data-cancel-url="/openhumans/upload/cancel/"' in page
+    assert 'src="/static/openhumans/direct-upload.js"' in page
+    script = finders.find("openhumans/direct-upload.js")
+    assert script is not None
+    with open(script, encoding="utf-8") as f:
+        source = f.read()
+    assert "form[data-openhumans-upload]" in source  # it enhances the form the page ships
