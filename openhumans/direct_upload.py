@@ -52,6 +52,8 @@ T = TypeVar("T")
 STALE_AFTER = timedelta(hours=7)
 #: Uploads one member may have open at once (each is a file record on Open Humans).
 MAX_OPEN_UPLOADS = 10
+#: S3's single-PUT limit, as the client's (spec §2.6 step 2).
+MAX_PUT_SIZE = 5 * 1024**3
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -94,10 +96,16 @@ class StartForm(forms.Form):
             raise forms.ValidationError("Give a plain file name, without '/' or control codes.")
         return name
 
+    @staticmethod
+    def size_limit() -> int:
+        """OPENHUMANS_MAX_UPLOAD_SIZE, and storage's own 5 GiB (spec §2.6) when it is larger."""
+        limit = get_setting("OPENHUMANS_MAX_UPLOAD_SIZE")
+        return MAX_PUT_SIZE if limit is None else min(limit, MAX_PUT_SIZE)
+
     def clean_size(self) -> int:
         size: int = self.cleaned_data["size"]
-        limit = get_setting("OPENHUMANS_MAX_UPLOAD_SIZE")
-        if limit is not None and size > limit:
+        limit = self.size_limit()
+        if size > limit:
             raise forms.ValidationError(
                 f"This file is too large: {size} bytes; the limit is {limit} bytes.",
                 code="too_large",
@@ -128,7 +136,7 @@ def _read_json(request: HttpRequest) -> dict[str, Any]:
         data["tags"] = ",".join(data["tags"])
     for key, value in data.items():  # Django's fields would str() a dict or a list
         if not isinstance(value, str | int) or isinstance(value, bool):
-            raise ApiError(400, "invalid", f"{key}: give a string or a number.", field=key)
+            raise ApiError(400, "invalid", f"{key}: give a string or a whole number.", field=key)
     return data
 
 
@@ -282,7 +290,7 @@ class StartUpload(_MemberJSONView):
                     413,
                     "too_large",
                     str(form.errors["size"][0]),
-                    limit=get_setting("OPENHUMANS_MAX_UPLOAD_SIZE"),
+                    limit=form.size_limit(),
                 )
             field, errors = next(iter(form.errors.items()))
             raise ApiError(400, "invalid", f"{field}: {errors[0]}", field=field)

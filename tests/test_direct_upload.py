@@ -93,6 +93,16 @@ def test_a_file_over_the_limit_is_refused_before_open_humans_hears_of_it(
     assert start(member_client, size=1000).status_code == 201
 
 
+@pytest.mark.parametrize("limit", [None, 10 * 1024**3])
+def test_storage_takes_at_most_5_gib_whatever_the_setting(member_client, sandbox, settings, limit):
+    settings.OPENHUMANS_MAX_UPLOAD_SIZE = limit
+    for size in (5 * 1024**3 + 1, 10**30):
+        response = start(member_client, size=size)
+        assert response.status_code == 413
+        assert response.json()["limit"] == 5 * 1024**3
+    assert api_requests(sandbox, "files/upload/direct/") == 0
+
+
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
