@@ -384,7 +384,14 @@
   function enhance() {
     var forms = document.querySelectorAll("form[data-openhumans-upload]");
     for (var i = 0; i < forms.length; i += 1) {
-      if (!forms[i].openhumansUploader) forms[i].openhumansUploader = new Uploader(forms[i]);
+      var form = forms[i];
+      var ready =
+        form.getAttribute("data-start-url") &&
+        form.getAttribute("data-complete-url") &&
+        form.getAttribute("data-cancel-url") &&
+        form.querySelector("input[type=file]");
+      // A form missing a URL or a file input is left to post as it is.
+      if (ready && !form.openhumansUploader) form.openhumansUploader = new Uploader(form);
     }
   }
 
