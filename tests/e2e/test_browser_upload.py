@@ -154,17 +154,34 @@ def test_an_oversize_file_is_refused_before_any_byte_moves(page, demo, tmp_path)
     assert open_uploads(demo) == 0
 
 
+def slow_uplink(page, mbit: float) -> None:
+    """Throttle the page's uploads, as a member's uplink would (Chromium's emulation)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {
+            "offline": False,
+            "latency": 0,
+            "downloadThroughput": -1,
+            "uploadThroughput": mbit * 1_000_000 / 8,
+        },
+    )
+
+
 def test_a_cancelled_upload_leaves_nothing_behind(page, demo, tmp_path):
     pmid = authorize_new_member(page, demo)
-    # Slow storage, so that there is time to press Cancel mid-upload.
-    demo.oh.set_fault("/_storage/", latency_ms=1500)
-    try:
-        choose(page, big_file(tmp_path, "fitbit.zip", 20 * MiB))
-        upload_button(page).click()
-        page.locator("#upload-form .openhumans-upload-cancel").click()
-        expect(message(page)).to_have_text("Upload of fitbit.zip cancelled. Nothing was saved.")
-    finally:
-        demo.oh.clear_faults()
+    slow_uplink(page, 40)  # 20 MiB take about 4 s: time to press Cancel mid-PUT
+    choose(page, big_file(tmp_path, "fitbit.zip", 20 * MiB))
+    upload_button(page).click()
+    bar = page.locator("#upload-form .openhumans-upload-bar")
+    page.wait_for_function(
+        "() => Number(document.querySelector('#upload-form .openhumans-upload-bar')"
+        ".dataset.percent) >= 10"
+    )
+    assert int(bar.get_attribute("data-percent")) < 100
+    page.locator("#upload-form .openhumans-upload-cancel").click()
+    expect(message(page)).to_have_text("Upload of fitbit.zip cancelled. Nothing was saved.")
     expect(upload_button(page)).to_be_enabled()
     assert demo.oh.files(pmid) == []
     assert stored_blobs(demo, pmid) == []
@@ -215,17 +232,15 @@ def test_an_expired_signed_url_is_renewed_once(page, demo, tmp_path):
 def test_the_upload_card_fits_a_phone(page, demo, tmp_path):
     page.set_viewport_size({"width": 375, "height": 740})
     authorize_new_member(page, demo)
-    demo.oh.set_fault("/_storage/", latency_ms=1500)
-    try:
-        choose(page, big_file(tmp_path, "a-long-export-name-from-a-phone-2026-11-30.zip", MiB))
-        upload_button(page).click()
-        expect(page.locator("#upload-form .openhumans-upload-bar")).to_be_visible()
-        assert page.evaluate(
-            "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
-        )
-        expect(message(page)).to_contain_text("Uploaded a-long-export", timeout=30_000)
-    finally:
-        demo.oh.clear_faults()
+    slow_uplink(page, 8)
+    choose(page, big_file(tmp_path, "a-long-export-name-from-a-phone-2026-11-30.zip", 2 * MiB))
+    upload_button(page).click()
+    expect(page.locator("#upload-form .openhumans-upload-bar")).to_be_visible()
+    expect(page.locator("#upload-form .openhumans-upload-progress")).to_contain_text(" of 2.0 MB (")
+    assert page.evaluate(
+        "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    )
+    expect(message(page)).to_contain_text("Uploaded a-long-export", timeout=30_000)
 
 
 def test_without_javascript_the_form_still_uploads_through_the_site(browser, demo, tmp_path):
