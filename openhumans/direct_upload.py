@@ -70,9 +70,13 @@ class ApiError(Exception):
         return JsonResponse(body, status=self.status)
 
 
+def _detail(err: BadRequestError) -> object:
+    return err.body.get("detail") if isinstance(err.body, dict) else None
+
+
 def _not_in_storage(err: BadRequestError) -> bool:
     """Spec §2.6 step 3: ``{"detail": "file not present"}`` when the bytes never arrived."""
-    return isinstance(err.body, dict) and err.body.get("detail") == "file not present"
+    return _detail(err) == "file not present"
 
 
 class StartForm(forms.Form):
@@ -157,7 +161,8 @@ def _complete_or_remove(upload: DirectUpload) -> bool:
     try:
         _call(member, lambda api: api.complete_upload(upload.file_id))
     except BadRequestError as err:
-        if _not_in_storage(err):
+        # The sandbox's "file does not exist": a record already expunged (Open Humans: 500).
+        if _not_in_storage(err) or _detail(err) == "file does not exist":
             return False
         raise
     _call(member, lambda api: api.delete_files(file_id=upload.file_id))

@@ -335,3 +335,26 @@ def test_the_upload_page_is_enhanced_by_the_shipped_script(member_client, sandbo
     with open(script, encoding="utf-8") as f:
         source = f.read()
     assert "form[data-openhumans-upload]" in source  # it enhances the form the page ships
+
+
+def test_an_upload_open_humans_already_expunged_is_dropped(member_client, sandbox):
+    # Open Humans removes uncompleted records after 6 h (spec §1.6), and then answers a
+    # completion of that file id with a 500 (spec §2.6 step 3); the sandbox with a 400.
+    from django.core.management import call_command
+
+    start(member_client, filename="gone.csv")
+    upload = DirectUpload.objects.get()
+    sandbox.store.delete_file(upload.file_id)
+    DirectUpload.objects.update(created=timezone.now() - timedelta(hours=8))
+    out = io.StringIO()
+    call_command("openhumans_clean_uploads", stdout=out)
+    assert out.getvalue().strip() == "1 cleaned up, 0 left for the next run"
+    assert not DirectUpload.objects.exists()
+
+
+def test_cancelling_an_upload_open_humans_already_expunged_succeeds(member_client, sandbox):
+    upload_id = start(member_client).json()["upload_id"]
+    sandbox.store.delete_file(DirectUpload.objects.get().file_id)
+    cancelled = post(member_client, CANCEL, {"upload_id": upload_id})
+    assert cancelled.json() == {"cancelled": True, "removed_file": False}
+    assert not DirectUpload.objects.exists()
