@@ -197,7 +197,11 @@ def main(argv: list[str]) -> None:
     if not os.access(CHROMIUM, os.X_OK):
         print(f"skipped: {CHROMIUM} is not installed")
         return
-    from playwright.sync_api import sync_playwright
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("skipped: the playwright package is not installed")
+        return
 
     from openhumans.sandbox import SandboxClient
 
