@@ -82,7 +82,10 @@ def old_python() -> Path:
 
 def version_of(python: Path | str, module: str) -> str:
     code = f"import importlib.metadata as m; print(m.version({module!r}))"
-    done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=False)
+    # -I: not the project's own egg-info from the current directory.
+    done = subprocess.run(
+        [str(python), "-I", "-c", code], capture_output=True, text=True, check=False
+    )
     return done.stdout.strip() or "?"
 
 
@@ -904,22 +907,36 @@ def plot(items: list[Workload], summary: dict[str, dict[str, Any]], path: Path) 
     titles = [next(w.title for w in items if w.key == k) for k in keys]
     fig, axes = plt.subplots(1, 2, figsize=(13, 0.45 * len(keys) + 1.6), sharey=True)
     y = range(len(keys))
+    ax_min = 1e-3
     for ax, field, label in (
         (axes[0], "wall", "wall time, s (median; log scale)"),
         (axes[1], "requests", "requests seen by the sandbox (log scale)"),
     ):
         for i, (lib, color) in enumerate((("ours", "#1f77b4"), ("old", "#ff7f0e"))):
-            vals = [summary[k].get(lib, {}).get(field) or 0 for k in keys]
+            stats = [summary[k].get(lib) for k in keys]
+            # A refused call (0.2.0 over 128 MB) has no meaningful time: no bar, a label.
+            vals = [0 if not st or st["failed_calls"] else st[field] for st in stats]
+            for pos, st in zip(y, stats, strict=True):
+                if st and st["failed_calls"]:
+                    ax.text(
+                        ax_min if field == "wall" else 0.5,
+                        pos + (i - 0.5) * 0.38,
+                        " failed/refused",
+                        va="center",
+                        fontsize=8,
+                        color=color,
+                    )
             ax.barh(
                 [v + (i - 0.5) * 0.38 for v in y], vals, height=0.38, color=color, label=LABEL[lib]
             )
         ax.set_xscale("log")
+        ax.set_xlim(left=ax_min if field == "wall" else 0.5)
         ax.set_xlabel(label)
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(list(y), titles)
     axes[0].invert_yaxis()
-    axes[0].legend(loc="lower right")
-    fig.suptitle("django-open-humans (ours) against 0.2.0, same sandbox, same run")
+    axes[1].legend(loc="upper center", bbox_to_anchor=(0.5, 1.08), ncol=2, frameon=False)
+    fig.suptitle("django-open-humans (ours) against 0.2.0, same sandbox, same run", y=0.995)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -964,7 +981,8 @@ def write_outputs(
         inc.append(f"* **{v}** — {t}: {w}")
     (OUT / "results.inc").write_text("\n".join(inc) + "\n")
     (OUT / "results.json").write_text(
-        json.dumps({"info": info, "summary": summary, "runs": runs}, indent=1) + "\n"
+        json.dumps({"info": info, "notices": notices, "summary": summary, "runs": runs}, indent=1)
+        + "\n"
     )
     try:
         plot(items, summary, OUT / "results.png")
@@ -994,9 +1012,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="smaller workloads, 1 run")
     parser.add_argument("--only", default="", help="comma-separated workload keys")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--render", action="store_true", help="rewrite the outputs from results.json only"
+    )
     args = parser.parse_args(argv)
     reps = 1 if args.quick else args.reps
     items = workloads(args.quick, reps)
+    if args.render:
+        saved = json.loads((OUT / "results.json").read_text())
+        write_outputs(items, saved["summary"], saved["runs"], saved["info"], saved["notices"])
+        print(f"rewrote {OUT.relative_to(ROOT)} from results.json")
+        return
     if args.only:
         items = [w for w in items if w.key in args.only.split(",")]
     started = time.monotonic()
