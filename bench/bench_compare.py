@@ -994,7 +994,10 @@ def write_outputs(
 
 
 @contextmanager
-def netlab() -> Iterator[tuple[NetLab | None, str]]:
+def netlab(wanted: bool) -> Iterator[tuple[NetLab | None, str]]:
+    if not wanted:
+        yield None, "--no-netns"
+        return
     try:
         lab = NetLab.create()
     except NetLabUnavailable as err:
@@ -1013,6 +1016,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", default="", help="comma-separated workload keys")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
+        "--no-netns", action="store_true", help="sandbox on 127.0.0.1, as without root"
+    )
+    parser.add_argument(
         "--render", action="store_true", help="rewrite the outputs from results.json only"
     )
     args = parser.parse_args(argv)
@@ -1028,7 +1034,10 @@ def main(argv: list[str] | None = None) -> None:
     started = time.monotonic()
     pythons: dict[str, Path | str] = {"ours": sys.executable, "old": old_python()}
     notices: list[str] = []
-    with netlab() as (lab, why_not), tempfile.TemporaryDirectory(prefix="ohbench-") as tmp:
+    with (
+        netlab(not args.no_netns) as (lab, why_not),
+        tempfile.TemporaryDirectory(prefix="ohbench-") as tmp,
+    ):
         if lab is None:
             notices.append(
                 f"No network namespace ({why_not}): the sandbox runs on 127.0.0.1, "
