@@ -142,21 +142,60 @@ class Bench:
         self.direct = f"http://{FAST_SANDBOX if lab else '127.0.0.1'}:{port}"
         self.slow = f"http://{SLOW_SANDBOX}:{port}" if lab else None
         _wait_for(self.direct, self.proc)
-        if lab:
+        self._own_reads = self._all_reads = 0
+        # Sandboxes since issue 9 count the connections they accept (/_sandbox/connections/).
+        self.counts_connections = self._sandbox_opened() is not None
+        if lab or self.counts_connections:
             self.fast = self.direct
         else:
             self.proxy = CountingProxy(("127.0.0.1", port))
             self.fast = f"http://127.0.0.1:{self.proxy.port}"
+        self.method = (
+            "the PassiveOpens counter of the sandbox's network namespace"
+            if lab
+            else "the sandbox's own count (/_sandbox/connections/)"
+            if self.counts_connections
+            else "a counting TCP proxy in front of the sandbox"
+        )
         self.control = SandboxClient(self.direct, timeout=600)
         self.config = self.control.config()
         self.keepalive = probe_keepalive(self.direct)
         self.serial = 0
 
-    def connections(self) -> int:
+    def _sandbox_opened(self) -> int | None:
+        """The sandbox's count, read on a connection of its own (so counted in it)."""
+        host, port = self.direct.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            conn.request("GET", "/_sandbox/connections/")
+            response = conn.getresponse()
+            body = response.read()
+        except (OSError, http.client.HTTPException):
+            return None
+        finally:
+            conn.close()
+        self._own_reads += 1
+        self._all_reads += 1
+        if response.status != 200:
+            return None
+        return int(json.loads(body)["opened"])
+
+    def clear_log(self) -> None:
+        """Clear the request log (and the sandbox's connection count with it)."""
+        self.control.clear_request_log()
+        self._own_reads = 0
+
+    def connections(self) -> tuple[int, int | None]:
+        """(connections accepted so far by the primary method, by the sandbox's count)."""
+        counted = self._sandbox_opened() if self.counts_connections else None
+        own = None if counted is None else counted - self._own_reads
         if self.lab:
-            return self.lab.snmp_passive_opens(self.proc.pid)
+            # Read after the sandbox's count: the namespace saw every one of our reads.
+            return self.lab.snmp_passive_opens(self.proc.pid) - self._all_reads, own
+        if own is not None:
+            return own, own
         assert self.proxy is not None
-        return self.proxy.accepted
+        return self.proxy.accepted, None
 
     def member(self, *, authorized: bool = True, tokens: bool = True) -> dict[str, Any]:
         self.serial += 1
@@ -250,10 +289,22 @@ class Runner:
         """Run one job in a fresh process; add the sandbox's view of it."""
         db = self.workdir / f"run-{lib}.sqlite3"
         shutil.copyfile(self.templates[lib], db)
-        self.bench.control.clear_request_log()
-        before = self.bench.connections()
+        self.bench.clear_log()
+        before, before_own = self.bench.connections()
         result = self._worker(lib, db, base, job)
-        opened = self.bench.connections() - before - result.pop("control_connections")
+        after, after_own = self.bench.connections()
+        own_control = result.pop("control_connections")
+        per_call = result.pop("call_cpu_ms", [])
+        result["first_call_ms"] = per_call[0] if per_call else None
+        result["later_call_ms"] = statistics.median(per_call[1:]) if len(per_call) > 1 else None
+        opened = after - before - own_control
+        if before_own is not None and after_own is not None:
+            result["connections_sandbox_count"] = after_own - before_own - own_control
+            if self.bench.lab and result["connections_sandbox_count"] != opened:
+                print(
+                    f"  (the sandbox counted {result['connections_sandbox_count']} connections, "
+                    f"the namespace {opened})"
+                )
         log = self.bench.control.request_log()
         result["requests"] = sum(log["counts"].values())
         result["connections"] = opened
@@ -573,8 +624,8 @@ def curl_ceiling(bench: Bench, size: int, workdir: Path) -> dict[str, Any]:
     blob = workdir / "zeros.bin"
     with blob.open("wb") as f:
         f.truncate(size)  # sparse: the same zero bytes as the generated stream
-    bench.control.clear_request_log()
-    before_conns = bench.connections()
+    bench.clear_log()
+    before_conns = bench.connections()[0]
     usage = os.times()
     started = time.perf_counter()
     done = subprocess.run(
@@ -598,7 +649,7 @@ def curl_ceiling(bench: Bench, size: int, workdir: Path) -> dict[str, Any]:
     )
     wall = time.perf_counter() - started
     after = os.times()
-    opened = bench.connections() - before_conns
+    opened = bench.connections()[0] - before_conns
     blob.unlink()
     log = bench.control.request_log()
     return {
@@ -617,6 +668,11 @@ def curl_ceiling(bench: Bench, size: int, workdir: Path) -> dict[str, Any]:
 
 
 # -- summary, table, plot, page --------------------------------------------------------------
+
+
+def _median_or_none(values: Iterator[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -638,6 +694,9 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "connections": med(r["connections"] for r in runs),
         "refreshes": med(r["refreshes"] for r in runs),
         "ssl_contexts": med(r.get("ssl_contexts", 0) for r in runs),
+        "first_call_ms": _median_or_none(r.get("first_call_ms") for r in runs),
+        "first_call_imports": runs[0].get("first_call_imports") or [[], 0],
+        "later_call_ms": _median_or_none(r.get("later_call_ms") for r in runs),
         "ca_loads": med(r.get("ca_loads", 0) for r in runs),
         "failed_calls": failed,
         "notes": notes,
@@ -765,7 +824,24 @@ def target_checks(
         a, b = 1000 * ours["cpu"] / ours["calls"], 1000 * old["cpu"] / old["calls"]
         compared.append(w.key)
         if a > b:
-            worse.append(f"{titles[w.key]}: {a:.1f} ms against {b:.1f} ms")
+            detail = ""
+            if ours.get("first_call_ms") is not None and old.get("first_call_ms") is not None:
+                detail = (
+                    f" (first call in the process {ours['first_call_ms']:.1f} ms against "
+                    f"{old['first_call_ms']:.1f} ms"
+                )
+                if ours.get("later_call_ms") is not None and old.get("later_call_ms"):
+                    detail += (
+                        f", later calls {ours['later_call_ms']:.1f} ms against "
+                        f"{old['later_call_ms']:.1f} ms"
+                    )
+                packages, modules = ours.get("first_call_imports") or [[], 0]
+                if modules:
+                    detail += (
+                        f"; ours' first call imported {modules} modules ({', '.join(packages[:6])})"
+                    )
+                detail += ")"
+            worse.append(f"{titles[w.key]}: {a:.1f} ms against {b:.1f} ms{detail}")
     if compared:
         if worse:
             why = "ours used more CPU per call than 0.2.0 in: " + "; ".join(worse) + "."
@@ -1085,11 +1161,7 @@ def main(argv: list[str] | None = None) -> None:
                 "command": "make bench",
                 "reps": reps,
                 "sandbox_keepalive": bench.keepalive,
-                "conn_method": (
-                    "the PassiveOpens counter of the sandbox's network namespace"
-                    if lab
-                    else "a counting TCP proxy"
-                ),
+                "conn_method": bench.method,
                 "slow_link": lab.slow_kind if lab else "skipped",
                 "ours_version": version_of(pythons["ours"], "django-open-humans"),
                 "ours_django": version_of(pythons["ours"], "django"),

@@ -220,17 +220,30 @@ class Run:
     def __init__(self) -> None:
         self.calls = 0
         self.failures: list[str] = []
+        self.call_cpu_ms: list[float] = []
+        self.first_call_imports: tuple[list[str], int] = ([], 0)
         self.lock = threading.Lock()
 
     def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         with self.lock:
             self.calls += 1
+        # CPU of each call on the main thread (process CPU: threads would blur it).
+        timed = threading.current_thread() is threading.main_thread()
+        first = timed and not self.call_cpu_ms
+        loaded = set(sys.modules) if first else set()
+        c0 = time.process_time()
         try:
             return fn(*args, **kwargs)
         except Exception as err:  # noqa: BLE001 - a benchmark records every failure
             with self.lock:
                 self.failures.append(f"{type(err).__name__}: {str(err)[:160]}")
             return None
+        finally:
+            if timed:
+                self.call_cpu_ms.append(round(1000 * (time.process_time() - c0), 3))
+            if first:
+                fresh = set(sys.modules) - loaded
+                self.first_call_imports = sorted({m.split(".")[0] for m in fresh}), len(fresh)
 
 
 # -- workloads: each returns (result dict, seconds of its own to leave out of the timing) --
@@ -390,6 +403,8 @@ def main() -> None:
         "cpu": cpu,
         "rss_growth_kib": max(0, peak - rss0),
         "calls": run.calls,
+        "call_cpu_ms": run.call_cpu_ms,
+        "first_call_imports": run.first_call_imports,
         "failures": run.failures,
         "control_connections": control.opened,
         "ssl_contexts": ssl_count.contexts,
