@@ -16,6 +16,6 @@ class OpenHumansConfig(AppConfig):
         from django.core import checks
 
         from . import checks as oh_checks
-        from . import receivers  # noqa: F401  (connects the post_delete receiver)
+        from . import webhooks  # noqa: F401  (connects the deauth-on-delete receiver)
 
         checks.register(oh_checks.check_settings, checks.Tags.compatibility)

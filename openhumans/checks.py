@@ -11,28 +11,21 @@ openhumans.W003  an OPENHUMANS_* setting this app does not know (a typo?)
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 
-from .conf import DEFAULTS, NUMBERS, REQUIRED, number_problem
+from .conf import DEFAULTS, SETTINGS, problem
 
 BACKEND_PATH = "openhumans.backends.OpenHumansBackend"
-
-
-def _is_base_url(value: object) -> bool:
-    if not isinstance(value, str):
-        return False
-    parts = urlsplit(value)
-    return parts.scheme in {"http", "https"} and bool(parts.netloc) and not parts.query
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Report missing or malformed OPENHUMANS_* settings."""
     messages: list[CheckMessage] = []
-    for name in REQUIRED:
-        if not getattr(settings, name, None):
+    for name, setting in SETTINGS.items():
+        value = getattr(settings, name, setting.default)
+        if setting.required and not value:
             messages.append(
                 Error(
                     f"The {name} setting is required by django-open-humans.",
@@ -40,20 +33,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                     id="openhumans.E001",
                 )
             )
-    for name in ("OPENHUMANS_APP_BASE_URL", "OPENHUMANS_OH_BASE_URL"):
-        value = getattr(settings, name, DEFAULTS[name])
-        if value and not _is_base_url(value):
-            messages.append(
-                Error(
-                    f"{name} must be an absolute http(s) URL such as "
-                    f"'https://example.org', not {value!r}.",
-                    id="openhumans.E002",
-                )
-            )
-    for name in NUMBERS:
-        problem = number_problem(name, getattr(settings, name, DEFAULTS[name]))
-        if problem:
-            messages.append(Error(problem, id="openhumans.E003"))
+        elif wrong := problem(name, value):
+            messages.append(Error(wrong, id=setting.check_id))
     if not settings.DEBUG and not getattr(settings, "OPENHUMANS_WEBHOOK_SECRET", None):
         messages.append(
             Warning(

@@ -1,14 +1,14 @@
 """OpenHumansMember: an Open Humans account linked to a Django user, and its API calls.
 
 Every network call goes through :class:`openhumans.client.OpenHumansClient` (or the client's
-token functions) with ``OPENHUMANS_OH_BASE_URL`` and ``OPENHUMANS_TIMEOUT`` read at call time.
+token functions) over the process's shared connection pool, with ``OPENHUMANS_OH_BASE_URL``
+and ``OPENHUMANS_TIMEOUT`` read at call time (a changed setting gets its own pool).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Callable
 from typing import IO, Any, TypeVar
 
 from django.conf import settings
@@ -18,15 +18,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from . import client as oh_client
-from .client.api import check_file_selector, check_message_args, check_stream, check_upload_args
+from .client import check_file_selector, check_message_args, check_stream, check_upload_args
 from .conf import get_setting, redirect_uri
 from .exceptions import (
     InvalidArgumentError,
     InvalidGrantError,
     InvalidTokenError,
     MemberDeauthorizedError,
-    OpenHumansError,
+    MemberLinkError,
 )
+from .tokens import REFRESH_MARGIN, client_for, refresh_pair, stored_time, token_fields
 
 __all__ = [
     "MemberLinkError",
@@ -38,13 +39,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-#: Refresh when fewer than this many seconds of access-token life remain (spec §1.4).
-REFRESH_MARGIN = timedelta(seconds=60)
-
-
-class MemberLinkError(OpenHumansError):
-    """The Open Humans account and the Django user cannot be linked (one of them is taken)."""
 
 
 def make_unique_username(base: str) -> str:
@@ -63,48 +57,6 @@ def make_unique_username(base: str) -> str:
 def _printable(value: str) -> bool:
     # A NUL or other control character would be a DataError (a 500) on PostgreSQL.
     return value.isascii() and value.isprintable() and " " not in value
-
-
-def _stored_time(value: datetime) -> datetime:
-    """Return the client's aware expiry as the project stores datetimes (USE_TZ or not)."""
-    if not settings.USE_TZ and timezone.is_aware(value):
-        # 0.2.0 ran with USE_TZ = False too; SQLite/MySQL refuse aware datetimes then.
-        return timezone.make_naive(value)
-    return value
-
-
-def _token_fields(data: Any) -> tuple[str, str, datetime]:
-    """Return (access, refresh, expiry) from a TokenSet or a token endpoint dict (spec §1.2)."""
-    if isinstance(data, oh_client.TokenSet):
-        return data.access_token, data.refresh_token, _stored_time(data.expires_at)
-    if isinstance(data, Mapping):
-        access, refresh = data.get("access_token"), data.get("refresh_token")
-        try:
-            expires = timezone.now() + timedelta(seconds=int(data["expires_in"]))
-        except (KeyError, TypeError, ValueError, OverflowError) as err:
-            raise InvalidArgumentError("data", "needs expires_in, a number of seconds") from err
-        if not (isinstance(access, str) and access and isinstance(refresh, str) and refresh):
-            raise InvalidArgumentError("data", "needs access_token and refresh_token strings")
-        return access, refresh, expires
-    raise InvalidArgumentError("data", "must be a TokenSet or a token response dict")
-
-
-def _new_client(access_token: str) -> oh_client.OpenHumansClient:
-    return oh_client.OpenHumansClient(
-        access_token,
-        base_url=get_setting("OPENHUMANS_OH_BASE_URL"),
-        timeout=float(get_setting("OPENHUMANS_TIMEOUT")),
-    )
-
-
-def _refresh(refresh_token: str, client_id: str | None, client_secret: str | None) -> Any:
-    return oh_client.refresh(
-        refresh_token=refresh_token,
-        client_id=client_id or get_setting("OPENHUMANS_CLIENT_ID"),
-        client_secret=client_secret or get_setting("OPENHUMANS_CLIENT_SECRET"),
-        base_url=get_setting("OPENHUMANS_OH_BASE_URL"),
-        timeout=float(get_setting("OPENHUMANS_TIMEOUT")),
-    )
 
 
 class OpenHumansMember(models.Model):
@@ -145,7 +97,7 @@ class OpenHumansMember(models.Model):
             raise InvalidArgumentError(
                 "oh_id", "must be a project member id of 1-16 printable ASCII characters"
             )
-        access, refresh, expires = _token_fields(data)
+        access, refresh, expires = token_fields(data)
         with transaction.atomic():
             if user is None:
                 user_model = get_user_model()
@@ -171,14 +123,13 @@ class OpenHumansMember(models.Model):
         user; raises MemberLinkError if the member belongs to another user or the user has
         another member. Concurrent first logins of one member create one user.
         """
-        access, _, _ = _token_fields(data)
-        with _new_client(access) as api:
-            oh_id = api.exchange_member().project_member_id
+        access, _, _ = token_fields(data)
+        oh_id = client_for(access).exchange_member().project_member_id
         return cls._store_tokens(oh_id, data, user)
 
     @classmethod
     def _store_tokens(cls, oh_id: str, data: Any, user: Any) -> OpenHumansMember:
-        access, refresh, expires = _token_fields(data)
+        access, refresh, expires = token_fields(data)
         for _attempt in range(3):
             try:
                 with transaction.atomic():
@@ -226,7 +177,8 @@ class OpenHumansMember(models.Model):
             redirect_uri=redirect_uri(),
             code_verifier=code_verifier,
             base_url=get_setting("OPENHUMANS_OH_BASE_URL"),
-            timeout=float(get_setting("OPENHUMANS_TIMEOUT")),
+            timeout=get_setting("OPENHUMANS_TIMEOUT"),
+            shared=True,
         )
         return cls.get_create_member(tokens, user=user)
 
@@ -249,6 +201,47 @@ class OpenHumansMember(models.Model):
     def _load_tokens(self, other: OpenHumansMember) -> None:
         self.access_token, self.refresh_token = other.access_token, other.refresh_token
         self.token_expires, self.oh_deauth = other.token_expires, other.oh_deauth
+
+    def _reload(self, *, lock: bool = False) -> OpenHumansMember:
+        """Load this member's row (locked for update); raise MemberDeauthorizedError if gone."""
+        rows = type(self).objects.select_for_update() if lock else type(self).objects
+        row = rows.filter(pk=self.pk).first()
+        if row is None:
+            raise MemberDeauthorizedError(f"Open Humans member {self.oh_id} no longer exists.")
+        if row.oh_deauth:
+            raise MemberDeauthorizedError(f"Open Humans member {self.oh_id} is deauthorized.")
+        self._load_tokens(row)
+        return row
+
+    def _refresh_due(self, *, force: bool, seen: str, stale_token: str | None) -> bool:
+        """Whether this (locked) row still needs the refresh a caller asked for.
+
+        Forced: unless another caller rotated the pair while we waited for the lock.
+        Otherwise: when the token is near expiry, or is the one the caller saw refused.
+        """
+        if force:
+            return self.access_token == seen
+        return self._needs_refresh() or self.access_token == stale_token
+
+    def _rotate(self, client_id: str | None, client_secret: str | None) -> None:
+        """Trade this (locked) row's refresh token for a new pair and save it."""
+        tokens = refresh_pair(self.refresh_token, client_id, client_secret)
+        self.access_token, self.refresh_token = tokens.access_token, tokens.refresh_token
+        self.token_expires = stored_time(tokens.expires_at)
+        self.save(update_fields=["access_token", "refresh_token", "token_expires", "updated"])
+        logger.info("refreshed the tokens of Open Humans member %s", self.oh_id)
+
+    def _refused(self, refresh_token: str) -> MemberDeauthorizedError:
+        """Mark the member deauthorized (unless it logged in again meanwhile); say so."""
+        type(self).objects.filter(pk=self.pk, refresh_token=refresh_token).update(
+            oh_deauth=True, updated=timezone.now()
+        )
+        self.oh_deauth = True
+        logger.warning("Open Humans refused to refresh member %s: deauthorized", self.oh_id)
+        return MemberDeauthorizedError(
+            f"Open Humans refused to refresh the token of member {self.oh_id}; "
+            "they must log in again."
+        )
 
     def get_access_token(
         self, client_id: str | None = None, client_secret: str | None = None
@@ -277,55 +270,23 @@ class OpenHumansMember(models.Model):
         stale_token: str | None = None,
     ) -> str:
         # Re-read the row: another process may have rotated the pair, which kills the token
-        # this instance holds (spec §1.4).
-        current = type(self).objects.filter(pk=self.pk).first()
-        if current is None:
-            raise MemberDeauthorizedError(f"Open Humans member {self.oh_id} no longer exists.")
-        self._load_tokens(current)
-        if self.oh_deauth:
-            raise MemberDeauthorizedError(f"Open Humans member {self.oh_id} is deauthorized.")
-        if not force and stale_token is None and not self._needs_refresh():
-            return self.access_token
-        refused = False
-        with transaction.atomic():
-            locked = type(self).objects.select_for_update().filter(pk=self.pk).first()
-            if locked is None:
-                raise MemberDeauthorizedError(f"Open Humans member {self.oh_id} no longer exists.")
-            wanted = (
-                force
-                or locked._needs_refresh()
-                or (stale_token is not None and locked.access_token == stale_token)
-            )
-            if locked.oh_deauth:
-                pass
-            elif wanted and (not force or locked.access_token == self.access_token):
+        # this instance holds (spec §1.4). A fresh token costs this one query.
+        seen = self._reload().access_token
+        if not (force or stale_token or self._needs_refresh()):
+            return seen
+        try:
+            with transaction.atomic():
                 # The one network call made inside a transaction, on purpose: Open Humans
                 # rotates the refresh token and kills the old access token at once (spec
-                # §1.4), so the exchange must be serialized by this row lock; a second caller
-                # waits here and then finds the fresh pair instead of refreshing again.
-                try:
-                    tokens = _refresh(locked.refresh_token, client_id, client_secret)
-                except InvalidGrantError:
-                    locked.oh_deauth = True
-                    locked.save(update_fields=["oh_deauth", "updated"])
-                    refused = True
-                else:
-                    locked.access_token = tokens.access_token
-                    locked.refresh_token = tokens.refresh_token
-                    locked.token_expires = _stored_time(tokens.expires_at)
-                    locked.save(
-                        update_fields=["access_token", "refresh_token", "token_expires", "updated"]
-                    )
-                    logger.info("refreshed the tokens of Open Humans member %s", self.oh_id)
-            self._load_tokens(locked)
-        if refused:
-            logger.warning("Open Humans refused to refresh member %s: deauthorized", self.oh_id)
-            raise MemberDeauthorizedError(
-                f"Open Humans refused to refresh the token of member {self.oh_id}; "
-                "they must log in again."
-            )
-        if self.oh_deauth:
-            raise MemberDeauthorizedError(f"Open Humans member {self.oh_id} is deauthorized.")
+                # §1.4), so the exchange is serialized by this row lock; a second caller
+                # waits here, then finds the fresh pair instead of refreshing again.
+                locked = self._reload(lock=True)
+                if locked._refresh_due(force=force, seen=seen, stale_token=stale_token):
+                    locked._rotate(client_id, client_secret)
+        except InvalidGrantError:
+            # Marked after the rollback, so the mark is kept.
+            raise self._refused(locked.refresh_token) from None
+        self._load_tokens(locked)
         return self.access_token
 
     def _call(
@@ -334,16 +295,14 @@ class OpenHumansMember(models.Model):
         """Run ``operation`` with a client holding a fresh token; retry once after a 401."""
         token = self.get_access_token()
         try:
-            with _new_client(token) as api:
-                return operation(api)
+            return operation(client_for(token))
         except InvalidTokenError:
             if not retry:
                 raise
             # The token died early (refreshed elsewhere, or the member left): refresh once.
             # A 401 means nothing happened on the server, so repeating is safe.
             token = self._access_token(None, None, force=False, stale_token=token)
-            with _new_client(token) as api:
-                return operation(api)
+            return operation(client_for(token))
 
     # -- the documented API calls ---------------------------------------------------------
 
@@ -434,82 +393,5 @@ class OpenHumansMember(models.Model):
         logger.info("deauthorized Open Humans member %s", self.oh_id)
 
 
-class PendingDeauthNotice(models.Model):
-    """A remove-members call owed to Open Humans for a member deleted here (DEAUTH_ON_DELETE).
-
-    Kept until Open Humans accepted it, so an outage never loses it; the tokens are the
-    deleted member's (needed to call remove-members) and are never shown.
-    """
-
-    project_member_id = models.CharField(max_length=16, db_index=True)
-    access_token = models.TextField()
-    refresh_token = models.TextField()
-    token_expires = models.DateTimeField()
-    created = models.DateTimeField(default=timezone.now, editable=False)
-    attempts = models.PositiveIntegerField(default=0)
-    last_attempt = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True, default="")
-
-    class Meta:
-        verbose_name = "pending deauthorization notice"
-        ordering = ["created"]
-
-    def __str__(self) -> str:
-        return f"<PendingDeauthNotice (project_member_id='{self.project_member_id}')>"
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def send(self) -> bool:
-        """Tell Open Humans the member left; return True once done (the notice is deleted).
-
-        Never raises an OpenHumansError: a failure is recorded on the notice for a retry.
-        Another process may send the same notice at once; it is never lost for that.
-        """
-        row = type(self).objects.filter(pk=self.pk)
-        used = self.refresh_token
-        try:
-            token = self.access_token
-            if self.token_expires - REFRESH_MARGIN < timezone.now():
-                tokens = _refresh(self.refresh_token, None, None)
-                # Keep the rotated pair at once: the old refresh token is dead (spec §1.4).
-                self.access_token, self.refresh_token = tokens.access_token, tokens.refresh_token
-                self.token_expires = _stored_time(tokens.expires_at)
-                used = self.refresh_token
-                # update(), not save(): the row may be gone (sent by another process).
-                row.update(
-                    access_token=self.access_token,
-                    refresh_token=self.refresh_token,
-                    token_expires=self.token_expires,
-                )
-                token = tokens.access_token
-            with _new_client(token) as api:
-                api.remove_members()
-        except (InvalidGrantError, InvalidTokenError, MemberDeauthorizedError):
-            # Dead tokens: the member already left Open Humans' side and nothing is owed,
-            # unless another sender rotated this notice's pair meanwhile (which killed ours):
-            # then the notice stays, with the live pair, for that sender or the next run.
-            if not row.filter(refresh_token=used).delete()[0] and row.exists():
-                logger.info(
-                    "deauth notice for member %s is being sent elsewhere", self.project_member_id
-                )
-                return False
-            logger.info("member %s already gone from Open Humans", self.project_member_id)
-            return True
-        except OpenHumansError as err:
-            self.attempts += 1
-            self.last_attempt = timezone.now()
-            self.last_error = f"{type(err).__name__}: {err}"[:1000]
-            row.update(
-                attempts=self.attempts, last_attempt=self.last_attempt, last_error=self.last_error
-            )
-            logger.warning(
-                "deauth notice for member %s failed (attempt %d); kept for a retry: %s",
-                self.project_member_id,
-                self.attempts,
-                self.last_error,
-            )
-            return False
-        logger.info("told Open Humans that member %s left", self.project_member_id)
-        row.delete()
-        return True
+# Defined beside the deletion policy it serves; a model of this app all the same.
+from .notices import PendingDeauthNotice  # noqa: E402
