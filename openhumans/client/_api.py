@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -20,11 +22,23 @@ from ._args import (
     Stream,
     body_chunks,
     check_file_selector,
+    check_max_bytes,
     check_message_args,
+    check_stream,
     check_upload_args,
     member_ids,
     optional_member_id,
     prepare_stream,
+)
+from ._files import (
+    DEFAULT_MAX_READ_SIZE,
+    Downloader,
+    FileRef,
+    basename_of,
+    check_filters,
+    match_files,
+    newest,
+    to_destination,
 )
 from ._http import (
     DEFAULT_BASE_URL,
@@ -37,7 +51,7 @@ from ._http import (
     storage_error_for,
 )
 from ._pool import SharedPool, shared_pool
-from ._results import DataFile, Member, UploadResult
+from ._results import DataFile, Member, Replacement, UploadResult
 
 API = "api/direct-sharing/project/"
 PAGE_SIZE = 100  # spec §2.2: the server's default page; ceil(N/100) requests for N files.
@@ -67,6 +81,26 @@ def _check_token(access_token: object) -> str:
             "access_token", "must be a non-empty string of printable ASCII without spaces"
         )
     return access_token
+
+
+def json_bytes(obj: Any) -> bytes:
+    """Serialise ``obj`` as UTF-8 JSON; raise InvalidArgumentError (``obj``) if it cannot be."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as err:
+        raise InvalidArgumentError("obj", f"cannot be serialised as JSON: {err}") from err
+
+
+def check_replace_match(match: object, metadata: object) -> None:
+    """Raise InvalidArgumentError unless ``match`` is "basename" or a tag the metadata has."""
+    if not isinstance(match, str) or not match:
+        raise InvalidArgumentError("match", 'must be "basename" or a tag')
+    if match != "basename":
+        tags = metadata.get("tags") if isinstance(metadata, Mapping) else None
+        if not isinstance(tags, list | tuple) or match not in tags:
+            raise InvalidArgumentError(
+                "match", f"the new file's metadata must carry the tag {match!r} it replaces"
+            )
 
 
 class OpenHumansClient:
@@ -253,9 +287,110 @@ class OpenHumansClient:
                     seen.add(datafile.id)
                     yield datafile
 
-    def list_files(self, *, project_member_id: str | None = None) -> list[DataFile]:
-        """Return every file of the member (see :meth:`iter_files`)."""
-        return list(self.iter_files(project_member_id=project_member_id))
+    def list_files(
+        self,
+        *,
+        source: str | None = None,
+        basename: str | None = None,
+        tag: str | None = None,
+        datatype: int | str | None = None,
+        project_member_id: str | None = None,
+    ) -> list[DataFile]:
+        """Return the member's files matching every filter given (see :meth:`iter_files`).
+
+        ``source`` (``"direct-sharing-<id>"``) and ``basename`` match exactly, ``tag`` is one
+        of the metadata tags, ``datatype`` a datatype id (or its URL). Raises
+        InvalidArgumentError for a filter of the wrong type, and the errors of the client.
+        """
+        check_filters(source, basename, tag, datatype)
+        files = self.iter_files(project_member_id=project_member_id)
+        return match_files(files, source=source, basename=basename, tag=tag, datatype=datatype)
+
+    def latest_file(
+        self,
+        *,
+        source: str | None = None,
+        basename: str | None = None,
+        tag: str | None = None,
+        datatype: int | str | None = None,
+        project_member_id: str | None = None,
+    ) -> DataFile | None:
+        """Return the newest file matching the filters of :meth:`list_files`, or None."""
+        return newest(
+            self.list_files(
+                source=source,
+                basename=basename,
+                tag=tag,
+                datatype=datatype,
+                project_member_id=project_member_id,
+            )
+        )
+
+    # -- reading files -----------------------------------------------------------------------
+
+    def _downloader(self, project_member_id: str | None) -> Downloader:
+        return Downloader(self._http, lambda: self.list_files(project_member_id=project_member_id))
+
+    def download(
+        self,
+        file: FileRef,
+        destination: str | os.PathLike[str] | IO[bytes],
+        *,
+        max_bytes: int | None = None,
+        project_member_id: str | None = None,
+    ) -> int:
+        """Stream one file to ``destination`` (a path, a directory or a binary file object).
+
+        ``file`` is an item of :meth:`list_files` (dict or DataFile) or a file id. Memory
+        stays constant; a path is written whole or not at all. No token goes to the storage
+        host. Returns the bytes written. Raises UnknownFileError (not among the member's
+        files), FileTooLargeError (over ``max_bytes``), DownloadExpiredError (the link was
+        refused even fresh from a new listing), StorageError (another non-200), and the
+        errors of the client.
+        """
+        check_max_bytes(max_bytes)
+        downloader = self._downloader(project_member_id)
+        return to_destination(
+            lambda out: downloader.to_writer(file, out, max_bytes),
+            destination,
+            basename_of(file),
+        )
+
+    def read_bytes(
+        self,
+        file: FileRef,
+        *,
+        max_bytes: int | None = DEFAULT_MAX_READ_SIZE,
+        project_member_id: str | None = None,
+    ) -> bytes:
+        """Return a file's contents (at most ``max_bytes``: 64 MiB); see :meth:`download`."""
+        buffer = io.BytesIO()
+        self.download(file, buffer, max_bytes=max_bytes, project_member_id=project_member_id)
+        return buffer.getvalue()
+
+    def read_text(
+        self,
+        file: FileRef,
+        *,
+        encoding: str = "utf-8",
+        max_bytes: int | None = DEFAULT_MAX_READ_SIZE,
+        project_member_id: str | None = None,
+    ) -> str:
+        """Return a file's contents decoded (UnicodeDecodeError if they are not ``encoding``)."""
+        data = self.read_bytes(file, max_bytes=max_bytes, project_member_id=project_member_id)
+        return data.decode(encoding)
+
+    def read_json(
+        self,
+        file: FileRef,
+        *,
+        max_bytes: int | None = DEFAULT_MAX_READ_SIZE,
+        project_member_id: str | None = None,
+    ) -> Any:
+        """Return a file's contents parsed as JSON (a ValueError if they are not JSON)."""
+        return json.loads(
+            self.read_bytes(file, max_bytes=max_bytes, project_member_id=project_member_id)
+        )
 
     def upload(
         self,
@@ -264,18 +399,21 @@ class OpenHumansClient:
         metadata: Mapping[str, Any],
         *,
         datatypes: Sequence[str | int] | None = None,
+        max_bytes: int | None = None,
         project_member_id: str | None = None,
     ) -> UploadResult:
         """Upload a file in three requests: direct -> PUT -> complete (spec §2.6).
 
-        ``stream`` is bytes, or a binary or text file object (text is encoded as UTF-8); it is
-        streamed with a Content-Length, in constant memory. Raises InvalidArgumentError for
-        bad input (before any request); BadRequestError and the other response errors for a
-        refused step; complete is never called after a failed PUT.
+        ``stream`` is bytes, a path (``str``/``os.PathLike``), or a binary or text file object
+        (text is encoded as UTF-8); it is streamed with a Content-Length, in constant memory.
+        ``datatypes`` are datatype ids or names (spec §4.4). Raises InvalidArgumentError for
+        bad input and FileTooLargeError above ``max_bytes`` (before any request);
+        BadRequestError and the other response errors for a refused step; complete is never
+        called after a failed PUT.
         """
         check_upload_args(filename, metadata, datatypes)
         member = optional_member_id(project_member_id)
-        source, size, to_close = prepare_stream(stream)
+        source, size, to_close = prepare_stream(stream, max_bytes)
         try:
             body: dict[str, Any] = {
                 **member,
@@ -312,6 +450,68 @@ class OpenHumansClient:
         return UploadResult(
             id=file_id, size=int(stored) if isinstance(stored, int) else size, basename=filename
         )
+
+    def upload_json(
+        self,
+        obj: Any,
+        filename: str,
+        metadata: Mapping[str, Any],
+        *,
+        datatypes: Sequence[str | int] | None = None,
+        max_bytes: int | None = None,
+        project_member_id: str | None = None,
+    ) -> UploadResult:
+        """Upload ``obj`` serialised as UTF-8 JSON (no temporary file); see :meth:`upload`.
+
+        Raises InvalidArgumentError (``obj``) for an object JSON cannot represent.
+        """
+        check_upload_args(filename, metadata, datatypes)
+        return self.upload(
+            json_bytes(obj),
+            filename,
+            metadata,
+            datatypes=datatypes,
+            max_bytes=max_bytes,
+            project_member_id=project_member_id,
+        )
+
+    def replace_file(
+        self,
+        source: Stream,
+        filename: str,
+        metadata: Mapping[str, Any],
+        *,
+        match: str = "basename",
+        datatypes: Sequence[str | int] | None = None,
+        max_bytes: int | None = None,
+        project_member_id: str | None = None,
+    ) -> Replacement:
+        """Upload a new file, then delete the files it supersedes; return both.
+
+        Superseded: this project's other files named ``filename`` (``match="basename"``) or
+        carrying the tag ``match`` (which the new metadata must carry too). Nothing is
+        deleted unless the upload completed: a failed upload raises and leaves every old file
+        in place. A failed delete raises too, leaving the new file and some old ones.
+        """
+        check_replace_match(match, metadata)
+        check_upload_args(filename, metadata, datatypes)
+        check_stream(source, max_bytes)
+        new = self.upload(
+            source,
+            filename,
+            metadata,
+            datatypes=datatypes,
+            max_bytes=max_bytes,
+            project_member_id=project_member_id,
+        )
+        files = self.list_files(project_member_id=project_member_id)
+        ours = {f.source for f in files if f.id == new.id}
+        by = {"basename": filename} if match == "basename" else {"tag": match}
+        stale = [f.id for f in match_files(files, **by) if f.id != new.id and f.source in ours]
+        deleted: list[int] = []
+        for file_id in stale:
+            deleted += self.delete_files(file_id=file_id, project_member_id=project_member_id)
+        return Replacement(new, deleted)
 
     def delete_files(
         self,
