@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from . import views
+from . import member_views, views
 
 app_name = "openhumans"
 
@@ -24,4 +24,6 @@ urlpatterns = [
     re_path(r"^delete_file/?$", views.DeleteFile.as_view(), name="delete_file"),
     re_path(r"^delete_all_files/?$", views.DeleteAllFiles.as_view(), name="delete_all_files"),
     path("upload/", views.UploadFile.as_view(), name="upload"),
+    path("download/<int:file_id>/", member_views.DownloadFile.as_view(), name="download"),
+    path("reconnect/", member_views.reconnect, name="reconnect"),
 ]

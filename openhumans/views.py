@@ -31,6 +31,7 @@ from .conf import get_setting
 from .exceptions import (
     InvalidArgumentError,
     InvalidGrantError,
+    InvalidTokenError,
     MemberDeauthorizedError,
     MemberLinkError,
     OpenHumansConnectionError,
@@ -247,7 +248,8 @@ class MemberRequiredMixin:
         self.member = member
         try:
             return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
-        except MemberDeauthorizedError:
+        except (MemberDeauthorizedError, InvalidTokenError):
+            # Left, revoked or refused (even after a refresh): offer to reconnect.
             member.oh_deauth = True
             return self.not_connected(request, member)
         except InvalidArgumentError as err:
