@@ -25,7 +25,9 @@ def connected_import():
     member_authorized.disconnect(dispatch_uid="test.start_import")
 
 
-def test_an_import_starts_when_someone_connects(sandbox, client, transactional_db, connected_import):
+def test_an_import_starts_when_someone_connects(
+    sandbox, client, transactional_db, connected_import
+):
     pmid = sandbox.create_member(username="alice")["project_member_id"]
     log_in(client, sandbox, pmid)
     [imported] = sandbox.files(pmid)
