@@ -445,6 +445,93 @@ class OpenHumansMember(models.Model):
             max_bytes=max_bytes,
         )
 
+    # -- the same, as coroutines for async views and tasks -----------------------------------
+
+    async def alist_files(self, **filters: Any) -> list[dict[str, Any]]:
+        """:meth:`list_files`, awaitable (network on the event loop, DB in a thread)."""
+        return await files.alist_files(self, **filters)
+
+    async def alatest_file(self, **filters: Any) -> dict[str, Any] | None:
+        """:meth:`latest_file`, awaitable."""
+        return await files.alatest_file(self, **filters)
+
+    async def adownload(
+        self,
+        file: Any,
+        destination: str | os.PathLike[str] | IO[bytes],
+        *,
+        max_bytes: int | None = None,
+    ) -> int:
+        """:meth:`download`, awaitable."""
+        return await files.adownload(self, file, destination, max_bytes=max_bytes)
+
+    async def aread_bytes(self, file: Any, *, max_bytes: Any = files.DEFAULT) -> bytes:
+        """:meth:`read_bytes`, awaitable."""
+        return await files.aread_bytes(self, file, max_bytes=max_bytes)
+
+    async def aread_text(
+        self, file: Any, *, encoding: str = "utf-8", max_bytes: Any = files.DEFAULT
+    ) -> str:
+        """:meth:`read_text`, awaitable."""
+        return await files.aread_text(self, file, encoding=encoding, max_bytes=max_bytes)
+
+    async def aread_json(self, file: Any, *, max_bytes: Any = files.DEFAULT) -> Any:
+        """:meth:`read_json`, awaitable."""
+        return await files.aread_json(self, file, max_bytes=max_bytes)
+
+    async def aupload(
+        self,
+        stream: Any,
+        filename: str,
+        metadata: dict[str, Any],
+        file_identifier: str | None = None,
+        *,
+        datatypes: Sequence[str | int] | None = None,
+        max_bytes: int | None = None,
+    ) -> Any:
+        """:meth:`upload`, awaitable."""
+        return await files.aupload(
+            self,
+            stream,
+            filename,
+            metadata,
+            file_identifier,
+            datatypes=datatypes,
+            max_bytes=max_bytes,
+        )
+
+    async def aupload_json(
+        self,
+        obj: Any,
+        filename: str,
+        metadata: Mapping[str, Any],
+        *,
+        datatypes: Sequence[str | int] | None = None,
+    ) -> Any:
+        """:meth:`upload_json`, awaitable."""
+        return await files.aupload_json(self, obj, filename, metadata, datatypes=datatypes)
+
+    async def areplace_file(
+        self,
+        source: Any,
+        filename: str,
+        metadata: Mapping[str, Any],
+        *,
+        match: str = "basename",
+        datatypes: Sequence[str | int] | None = None,
+        max_bytes: int | None = None,
+    ) -> oh_client.Replacement:
+        """:meth:`replace_file`, awaitable."""
+        return await files.areplace_file(
+            self,
+            source,
+            filename,
+            metadata,
+            match=match,
+            datatypes=datatypes,
+            max_bytes=max_bytes,
+        )
+
     def delete_single_file(
         self, file_id: int | str | None = None, file_basename: str | None = None
     ) -> list[int]:

@@ -14,6 +14,7 @@ module-level functions. Errors are those of :mod:`openhumans.exceptions`.
 This module is the client's public face; its rooms are private::
 
     _api.py      OpenHumansClient: the project API calls
+    _async.py    AsyncOpenHumansClient: the member calls as coroutines, same code paths
     _args.py     argument checks made before any request, upload stream preparation
     _files.py    file filters, and streaming a file down from storage
     _oauth.py    the authorize URL, the token endpoint, PKCE
@@ -34,6 +35,7 @@ from ._args import (
     check_stream,
     check_upload_args,
 )
+from ._async import AsyncOpenHumansClient
 from ._files import DEFAULT_MAX_READ_SIZE, check_filters, file_id_of
 from ._http import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, USER_AGENT
 from ._oauth import authorize_url, code_challenge_s256, exchange_code, make_code_verifier, refresh
@@ -41,6 +43,7 @@ from ._pool import close_shared_pools
 from ._results import DataFile, Member, Replacement, TokenSet, UploadResult
 
 __all__ = [
+    "AsyncOpenHumansClient",
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_READ_SIZE",
     "DEFAULT_TIMEOUT",

@@ -103,6 +103,103 @@ def check_replace_match(match: object, metadata: object) -> None:
             )
 
 
+def direct_body(
+    member: Mapping[str, str],
+    filename: str,
+    metadata: Mapping[str, Any],
+    datatypes: Sequence[str | int] | None,
+) -> dict[str, Any]:
+    """The body of upload/direct/ (spec §2.6 step 1)."""
+    body: dict[str, Any] = {
+        **member,
+        "filename": filename,
+        # spec §A.4/§2.6: metadata and datatypes are JSON *strings*, even in JSON.
+        "metadata": json.dumps(metadata),
+    }
+    if datatypes is not None:
+        body["datatypes"] = json.dumps(list(datatypes))
+    return body
+
+
+def parse_direct(direct: Any) -> tuple[int, httpx.URL]:
+    """The new file's id and its presigned PUT URL; raise if the answer is malformed."""
+    try:
+        file_id, put_url = int(direct["id"]), httpx.URL(str(direct["url"]))
+    except (KeyError, TypeError, ValueError, httpx.InvalidURL) as err:
+        raise OpenHumansAPIResponseError("malformed upload/direct response") from err
+    if put_url.scheme not in ("http", "https"):
+        raise OpenHumansAPIResponseError("upload URL is not http(s)")
+    return file_id, put_url
+
+
+def upload_result(done: Any, file_id: int, size: int, filename: str) -> UploadResult:
+    """The UploadResult of a completed upload (the size Open Humans stored, if it says)."""
+    stored = done.get("size") if isinstance(done, dict) else None
+    return UploadResult(
+        id=file_id, size=int(stored) if isinstance(stored, int) else size, basename=filename
+    )
+
+
+def superseded(files: list[DataFile], new_id: int, filename: str, match: str) -> list[int]:
+    """Ids of this project's files (the new file's source) that the new file replaces."""
+    ours = {f.source for f in files if f.id == new_id}
+    by = {"basename": filename} if match == "basename" else {"tag": match}
+    return [f.id for f in match_files(files, **by) if f.id != new_id and f.source in ours]
+
+
+def deleted_ids(result: Any) -> list[int]:
+    """The ids of a files/delete/ answer (spec §2.8); raise if malformed."""
+    ids = result.get("ids") if isinstance(result, dict) else None
+    try:
+        if not isinstance(ids, list):
+            raise TypeError("no ids list")
+        return [int(i) for i in ids]
+    except (TypeError, ValueError) as err:
+        raise OpenHumansAPIResponseError("malformed delete response") from err
+
+
+def message_body(
+    subject: str, message: str, project_member_ids: Sequence[str] | None, all_members: bool
+) -> dict[str, Any]:
+    """The body of message/ (spec §2.4); raise InvalidArgumentError for bad arguments."""
+    check_message_args(subject, message)
+    if not isinstance(all_members, bool):
+        raise InvalidArgumentError("all_members", "must be a bool")
+    body: dict[str, Any] = {"subject": subject, "message": message}
+    if project_member_ids is not None:
+        if all_members:
+            raise InvalidArgumentError(
+                "all_members", "give either all_members=True or project_member_ids, not both"
+            )
+        body["project_member_ids"] = member_ids(project_member_ids)
+    elif all_members:
+        body["all_members"] = True
+    return body
+
+
+def page_items(body: Any, envelope: str, url: httpx.URL) -> list[Any]:
+    """The items of one page (under ``data`` or ``results``); raise if malformed."""
+    if not isinstance(body, dict) or not isinstance(body.get(envelope, []), list):
+        raise OpenHumansAPIResponseError(
+            f"malformed page: no '{envelope}' list", url=url, body=None
+        )
+    return body.get(envelope) or []
+
+
+def next_url(link: object, current: httpx.URL, base_url: httpx.URL) -> httpx.URL | None:
+    """Resolve a ``next`` link; refuse one that leaves the base URL's origin."""
+    if not link:
+        return None
+    nxt = current.join(str(link))
+    if not same_origin(nxt, base_url):
+        # The link carries the token (spec §5.2): never send it to another origin. A
+        # silent stop would hand back a truncated list, so raise instead.
+        raise OpenHumansAPIResponseError(
+            "refused to follow a pagination link to another origin", url=nxt
+        )
+    return nxt
+
+
 class OpenHumansClient:
     """A client for the Open Humans project API, holding one token and one connection pool.
 
@@ -214,16 +311,7 @@ class OpenHumansClient:
 
     def _next_url(self, link: object, current: httpx.URL) -> httpx.URL | None:
         """Resolve a ``next`` link; refuse one that leaves the base URL's origin."""
-        if not link:
-            return None
-        nxt = current.join(str(link))
-        if not same_origin(nxt, self.base_url):
-            # The link carries the token (spec §5.2): never send it to another origin. A
-            # silent stop would hand back a truncated list, so raise instead.
-            raise OpenHumansAPIResponseError(
-                "refused to follow a pagination link to another origin", url=nxt
-            )
-        return nxt
+        return next_url(link, current, self.base_url)
 
     def _pages(
         self, path: str, params: Mapping[str, Any], *, envelope: str, token_in_query: bool = False
@@ -244,11 +332,7 @@ class OpenHumansClient:
                 body = _json(response)
             else:
                 body = self._get(url, query)
-            if not isinstance(body, dict) or not isinstance(body.get(envelope, []), list):
-                raise OpenHumansAPIResponseError(
-                    f"malformed page: no '{envelope}' list", url=url, body=None
-                )
-            yield body, body.get(envelope) or []
+            yield body, page_items(body, envelope, url)
             # `next` already carries every query parameter (spec §2.2).
             url, query = self._next_url(body.get("next"), url.copy_merge_params(query or {})), None
 
@@ -415,21 +499,10 @@ class OpenHumansClient:
         member = optional_member_id(project_member_id)
         source, size, to_close = prepare_stream(stream, max_bytes)
         try:
-            body: dict[str, Any] = {
-                **member,
-                "filename": filename,
-                # spec §A.4/§2.6: metadata and datatypes are JSON *strings*, even in JSON.
-                "metadata": json.dumps(metadata),
-            }
-            if datatypes is not None:
-                body["datatypes"] = json.dumps(list(datatypes))
-            direct = self._post("files/upload/direct/", body)
-            try:
-                file_id, put_url = int(direct["id"]), httpx.URL(str(direct["url"]))
-            except (KeyError, TypeError, ValueError, httpx.InvalidURL) as err:
-                raise OpenHumansAPIResponseError("malformed upload/direct response") from err
-            if put_url.scheme not in ("http", "https"):
-                raise OpenHumansAPIResponseError("upload URL is not http(s)")
+            direct = self._post(
+                "files/upload/direct/", direct_body(member, filename, metadata, datatypes)
+            )
+            file_id, put_url = parse_direct(direct)
             # The presigned URL is a credential: report it without its query.
             self._requester.send(
                 "PUT",
@@ -446,10 +519,7 @@ class OpenHumansClient:
         finally:
             if to_close is not None:
                 to_close.close()
-        stored = done.get("size") if isinstance(done, dict) else None
-        return UploadResult(
-            id=file_id, size=int(stored) if isinstance(stored, int) else size, basename=filename
-        )
+        return upload_result(done, file_id, size, filename)
 
     def upload_json(
         self,
@@ -505,9 +575,7 @@ class OpenHumansClient:
             project_member_id=project_member_id,
         )
         files = self.list_files(project_member_id=project_member_id)
-        ours = {f.source for f in files if f.id == new.id}
-        by = {"basename": filename} if match == "basename" else {"tag": match}
-        stale = [f.id for f in match_files(files, **by) if f.id != new.id and f.source in ours]
+        stale = superseded(files, new.id, filename, match)
         deleted: list[int] = []
         for file_id in stale:
             deleted += self.delete_files(file_id=file_id, project_member_id=project_member_id)
@@ -528,14 +596,7 @@ class OpenHumansClient:
         """
         selector = check_file_selector(file_id, file_basename, all_files)
         body: dict[str, Any] = {**optional_member_id(project_member_id), **selector}
-        result = self._post("files/delete/", body)
-        ids = result.get("ids") if isinstance(result, dict) else None
-        try:
-            if not isinstance(ids, list):
-                raise TypeError("no ids list")
-            return [int(i) for i in ids]
-        except (TypeError, ValueError) as err:
-            raise OpenHumansAPIResponseError("malformed delete response") from err
+        return deleted_ids(self._post("files/delete/", body))
 
     def message(
         self,
@@ -553,19 +614,7 @@ class OpenHumansClient:
         (spec §2.4: repeated form keys reach only the last id). Raises InvalidArgumentError
         and the errors of the client.
         """
-        check_message_args(subject, message)
-        if not isinstance(all_members, bool):
-            raise InvalidArgumentError("all_members", "must be a bool")
-        body: dict[str, Any] = {"subject": subject, "message": message}
-        if project_member_ids is not None:
-            if all_members:
-                raise InvalidArgumentError(
-                    "all_members", "give either all_members=True or project_member_ids, not both"
-                )
-            body["project_member_ids"] = member_ids(project_member_ids)
-        elif all_members:
-            body["all_members"] = True
-        self._post("message/", body)
+        self._post("message/", message_body(subject, message, project_member_ids, all_members))
 
     def remove_members(self, project_member_ids: Sequence[str] | None = None) -> None:
         """Deauthorize members (spec §2.5); their tokens die, the webhook fires.

@@ -142,63 +142,42 @@ class Downloader:
         url = known_url(ref) or self.fresh_url(file_id)
         try:
             return self._stream(url, file_id, out, max_bytes)
-        except _LinkRefused:
+        except LinkRefused:
             # spec §2.9: the key lives one hour after the listing; a fresh listing mints one.
             pass
         try:
             return self._stream(self.fresh_url(file_id), file_id, out, max_bytes)
-        except _LinkRefused as refused:
-            raise DownloadExpiredError(
-                "the download link was refused twice, even fresh from a new listing",
-                status_code=refused.response.status_code,
-                body=parse_body(refused.response),
-                url=refused.url,
-            ) from None
+        except LinkRefused as refused:
+            raise expired(refused) from None
 
     def _open(self, url: str, file_id: int) -> tuple[httpx.Response, httpx.URL]:
         """Follow the redirector to storage; return the open 200 response (streaming)."""
-        target = _http_url(url)
+        target = http_url(url)
         for _hop in range(MAX_REDIRECTS + 1):
             shown = target.copy_with(query=None)  # keys and signatures stay out of reports
-            request = self.http.build_request("GET", target)
-            # The pool sends no Authorization by default; say so explicitly anyway.
-            request.headers.pop("Authorization", None)
             try:
-                response = self.http.send(request, stream=True)
+                response = self.http.send(download_request(self.http, target), stream=True)
             except httpx.TransportError as err:
                 raise connection_error(err, shown) from err
-            if response.is_redirect and "Location" in response.headers:
-                response.close()
-                target = _http_url(str(target.join(response.headers["Location"])))
-                continue
             if response.status_code == 200:
                 return response, shown
-            response.read()
+            nxt = redirect_target(response, target)
+            if nxt is None:
+                response.read()
             response.close()
-            if response.status_code == 403 and b"unavailable" in response.content:
-                raise UnknownFileError(file_id)  # deleted since the listing (spec §2.9)
-            if response.status_code == 403:
-                raise _LinkRefused(response, shown)
-            raise StorageError(
-                "storage refused the download",
-                status_code=response.status_code,
-                body=parse_body(response),
-                url=shown,
-            )
-        raise StorageError("too many redirects while downloading", url=target.copy_with(query=None))
+            if nxt is None:
+                raise refusal(response, file_id, shown)
+            target = nxt
+        raise too_many_redirects(target)
 
     def _stream(self, url: str, file_id: int, out: IO[bytes], max_bytes: int | None) -> int:
         response, shown = self._open(url, file_id)
         try:
-            length = response.headers.get("Content-Length", "")
-            if max_bytes is not None and length.isdigit() and int(length) > max_bytes:
-                raise FileTooLargeError(f"file {file_id}", int(length), max_bytes)
+            check_length(response, file_id, max_bytes)
             written = 0
             try:
                 for chunk in response.iter_bytes(CHUNK_SIZE):
-                    written += len(chunk)
-                    if max_bytes is not None and written > max_bytes:
-                        raise FileTooLargeError(f"file {file_id}", None, max_bytes)
+                    written = count_chunk(written, chunk, file_id, max_bytes)
                     out.write(chunk)
             except httpx.TransportError as err:
                 raise connection_error(err, shown) from err
@@ -207,13 +186,73 @@ class Downloader:
         return written
 
 
-class _LinkRefused(Exception):
+def download_request(http: httpx.Client | httpx.AsyncClient, target: httpx.URL) -> httpx.Request:
+    """A GET of a download or storage URL, carrying no Authorization header."""
+    request = http.build_request("GET", target)
+    # The pools send no Authorization by default; say so explicitly anyway.
+    request.headers.pop("Authorization", None)
+    return request
+
+
+def redirect_target(response: httpx.Response, current: httpx.URL) -> httpx.URL | None:
+    """Where a redirect of the redirector or storage points; None if not a redirect."""
+    if response.is_redirect and "Location" in response.headers:
+        return http_url(str(current.join(response.headers["Location"])))
+    return None
+
+
+def refusal(response: httpx.Response, file_id: int, shown: httpx.URL) -> Exception:
+    """The error for a non-200, non-redirect answer (its body read)."""
+    if response.status_code == 403 and b"unavailable" in response.content:
+        return UnknownFileError(file_id)  # deleted since the listing (spec §2.9)
+    if response.status_code == 403:
+        return LinkRefused(response, shown)
+    return StorageError(
+        "storage refused the download",
+        status_code=response.status_code,
+        body=parse_body(response),
+        url=shown,
+    )
+
+
+def too_many_redirects(target: httpx.URL) -> StorageError:
+    return StorageError("too many redirects while downloading", url=target.copy_with(query=None))
+
+
+def expired(refused: LinkRefused) -> DownloadExpiredError:
+    """The error when a fresh link was refused too."""
+    return DownloadExpiredError(
+        "the download link was refused twice, even fresh from a new listing",
+        status_code=refused.response.status_code,
+        body=parse_body(refused.response),
+        url=refused.url,
+    )
+
+
+def check_length(response: httpx.Response, file_id: int, max_bytes: int | None) -> None:
+    """Refuse, before reading, a file whose announced length is over ``max_bytes``."""
+    length = response.headers.get("Content-Length", "")
+    if max_bytes is not None and length.isdigit() and int(length) > max_bytes:
+        raise FileTooLargeError(f"file {file_id}", int(length), max_bytes)
+
+
+def count_chunk(written: int, chunk: bytes, file_id: int, max_bytes: int | None) -> int:
+    """Bytes written once ``chunk`` is; refuse going over ``max_bytes`` (a lying length)."""
+    written += len(chunk)
+    if max_bytes is not None and written > max_bytes:
+        raise FileTooLargeError(f"file {file_id}", None, max_bytes)
+    return written
+
+
+class LinkRefused(Exception):
+    """A download link refused with 403: expired, or a wrong key (spec §2.9)."""
+
     def __init__(self, response: httpx.Response, url: httpx.URL) -> None:
         self.response = response
         self.url = url
 
 
-def _http_url(url: str) -> httpx.URL:
+def http_url(url: str) -> httpx.URL:
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as err:
@@ -221,6 +260,29 @@ def _http_url(url: str) -> httpx.URL:
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise StorageError("the download URL is not an absolute http(s) URL")
     return parsed
+
+
+def resolve_path(destination: object, default_name: str | None) -> Path | None:
+    """The file path ``destination`` names (None: it is a file object); check it."""
+    if callable(getattr(destination, "write", None)):
+        return None
+    if not isinstance(destination, str | os.PathLike):
+        raise InvalidArgumentError("destination", "must be a path or a binary file object")
+    path = Path(destination)
+    if path.is_dir():
+        if not default_name:
+            raise InvalidArgumentError("destination", "is a directory; give a file path")
+        path = path / Path(default_name).name
+    if not path.parent.is_dir():
+        raise InvalidArgumentError("destination", f"no such directory: {str(path.parent)!r}")
+    return path
+
+
+def part_file(path: Path) -> IO[bytes]:
+    """A temporary file beside ``path``, renamed into place once complete."""
+    return tempfile.NamedTemporaryFile(  # noqa: SIM115 - renamed or removed by the caller
+        dir=path.parent, prefix=f".{path.name}.", suffix=".part", delete=False
+    )
 
 
 def to_destination(
@@ -232,20 +294,10 @@ def to_destination(
     whole file arrived: a failed download leaves no partial file. A directory receives the
     file under ``default_name``.
     """
-    if callable(getattr(destination, "write", None)):
+    path = resolve_path(destination, default_name)
+    if path is None:
         return write(destination)  # type: ignore[arg-type]
-    if not isinstance(destination, str | os.PathLike):
-        raise InvalidArgumentError("destination", "must be a path or a binary file object")
-    path = Path(destination)
-    if path.is_dir():
-        if not default_name:
-            raise InvalidArgumentError("destination", "is a directory; give a file path")
-        path = path / Path(default_name).name
-    if not path.parent.is_dir():
-        raise InvalidArgumentError("destination", f"no such directory: {str(path.parent)!r}")
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - renamed or removed below
-        dir=path.parent, prefix=f".{path.name}.", suffix=".part", delete=False
-    )
+    handle = part_file(path)
     try:
         with handle:
             written = write(handle)
