@@ -8,6 +8,7 @@ first upload step, before any byte is written or stored.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -116,8 +117,6 @@ def read_text(
 
 def read_json(member: OpenHumansMember, file: Any, *, max_bytes: Any = DEFAULT) -> Any:
     """One of the member's files, parsed as JSON (ValueError if it is not JSON)."""
-    import json
-
     return json.loads(read_bytes(member, file, max_bytes=max_bytes))
 
 
@@ -300,8 +299,6 @@ async def aread_text(
 
 async def aread_json(member: OpenHumansMember, file: Any, *, max_bytes: Any = DEFAULT) -> Any:
     """As :func:`read_json`, awaited."""
-    import json
-
     return json.loads(await aread_bytes(member, file, max_bytes=max_bytes))
 
 

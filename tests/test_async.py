@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connections
 
 from openhumans.client import AsyncOpenHumansClient
 from openhumans.exceptions import (
@@ -98,9 +99,13 @@ async def test_async_client_refuses_bad_input_before_any_request(oh_sandbox, pmi
 
 
 @pytest.fixture
-def amember(sandbox, transactional_db):
+async def amember(sandbox, transactional_db):
     pmid = sandbox.create_member(username="alice")["project_member_id"]
-    return OpenHumansMember.create(pmid, sandbox.issue_tokens(pmid))
+    member = await sync_to_async(OpenHumansMember.create)(pmid, sandbox.issue_tokens(pmid))
+    yield member
+    # sync_to_async ran in asgiref's thread: close its connection, or the test database
+    # cannot be dropped at the end of the run.
+    await sync_to_async(connections.close_all)()
 
 
 async def test_member_a_methods(sandbox, amember, tmp_path):
