@@ -91,6 +91,14 @@ def test_files_messages_and_logging_back_in(page, demo):
     assert page.url == demo.site + "/dashboard/"  # a download, not a navigation
     assert download.suggested_filename == "steps.csv"
 
+    # The page left open for two hours: the listing's download keys (one hour) are dead,
+    # but the link goes through openhumans:download, which fetches a fresh one.
+    demo.oh.advance_clock(2 * 3600)
+    with page.expect_download() as later_info:
+        steps.get_by_role("link", name="Download").click()
+    with open(later_info.value.path(), "rb") as f:
+        assert f.read() == CSV
+
     # Delete one: the other stays.
     file_row(page, "sleep.txt").get_by_role("button", name="Delete").click()
     page.wait_for_url(demo.site + "/dashboard/")
