@@ -29,6 +29,7 @@ from .client import (
     file_id_of,
     json_bytes,
 )
+from .client._files import basename_of, resolve_path
 from .conf import get_setting
 from .exceptions import InvalidTokenError
 
@@ -88,6 +89,13 @@ def latest_file(member: OpenHumansMember, **filters: Any) -> dict[str, Any] | No
     return found.as_dict() if found is not None else None
 
 
+def check_download_args(file: Any, destination: object, max_bytes: object) -> None:
+    """Refuse, before any request (even a token refresh), what download() would refuse."""
+    file_id_of(file)
+    check_max_bytes(max_bytes)
+    resolve_path(destination, basename_of(file) or "file")
+
+
 def download(
     member: OpenHumansMember,
     file: Any,
@@ -96,8 +104,7 @@ def download(
     max_bytes: int | None = None,
 ) -> int:
     """Stream one of the member's files to ``destination``; see OpenHumansClient.download."""
-    file_id_of(file)
-    check_max_bytes(max_bytes)
+    check_download_args(file, destination, max_bytes)
     return member._call(lambda api: api.download(file, destination, max_bytes=max_bytes))
 
 
@@ -274,8 +281,7 @@ async def adownload(
     max_bytes: int | None = None,
 ) -> int:
     """As :func:`download`, awaited."""
-    file_id_of(file)
-    check_max_bytes(max_bytes)
+    check_download_args(file, destination, max_bytes)
     written: int = await acall(
         member, lambda api: api.download(file, destination, max_bytes=max_bytes)
     )

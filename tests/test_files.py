@@ -169,3 +169,22 @@ def test_link_sends_member_authorized_with_the_logged_in_user(
     [call] = received
     assert call["created"] is True
     assert call["open_humans_member"].user == user
+
+
+@pytest.mark.parametrize("destination", [42, "/no/such/dir/file.bin"])
+def test_download_to_a_bad_destination_is_refused_before_any_request(
+    sandbox, member_factory, destination
+):
+    member = member_factory()
+    [file_id] = sandbox.add_files(member.oh_id)
+    sandbox.clear_request_log()
+    with pytest.raises(InvalidArgumentError) as caught:
+        member.download(file_id, destination)
+    assert caught.value.argument == "destination"
+    assert sandbox.request_log()["requests"] == []
+
+
+def test_a_str_that_is_not_a_path_says_so(sandbox, member_factory):
+    member = member_factory()
+    with pytest.raises(InvalidArgumentError, match="a str is a path"):
+        member.upload("day,steps\n" * 50, "steps.csv", META)

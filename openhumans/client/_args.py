@@ -163,12 +163,19 @@ def _is_path(stream: object) -> bool:
 
 
 def _open_path(stream: str | os.PathLike[str]) -> IO[bytes]:
+    # A str is a path; text to upload goes as bytes or a file object. Long "paths" are cut.
+    shown = repr(os.fspath(stream))
+    shown = shown if len(shown) <= 100 else shown[:97] + "..."
     try:
         return open(stream, "rb")  # noqa: SIM115 - closed by the caller (prepare_stream's third item)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as err:
-        raise InvalidArgumentError("stream", f"no such file: {os.fspath(stream)!r}") from err
-    except PermissionError as err:
-        raise InvalidArgumentError("stream", f"cannot read {os.fspath(stream)!r}") from err
+        raise InvalidArgumentError(
+            "stream", f"no such file: {shown} (a str is a path; pass text as bytes)"
+        ) from err
+    except (PermissionError, ValueError, OSError) as err:
+        raise InvalidArgumentError(
+            "stream", f"cannot read {shown} (a str is a path; pass text as bytes)"
+        ) from err
 
 
 def _spool(
