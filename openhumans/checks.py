@@ -5,11 +5,14 @@ openhumans.E002  a base URL setting is not an absolute http(s) URL
 openhumans.E003  a numeric setting (timeout, state age, upload or read size) is not a valid number
 openhumans.W001  no OPENHUMANS_WEBHOOK_SECRET while DEBUG is off
 openhumans.W002  OpenHumansBackend is not in AUTHENTICATION_BACKENDS
-openhumans.W003  an OPENHUMANS_* setting this app does not know (a typo?)
+openhumans.W003  an OPENHUMANS_* setting this app does not know but nearly matches (a typo?)
+openhumans.W004  OPENHUMANS_CLIENT_ID or _SECRET still holds a placeholder from the docs
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +21,18 @@ from django.core.checks import CheckMessage, Error, Warning
 from .conf import DEFAULTS, SETTINGS, problem
 
 BACKEND_PATH = "openhumans.backends.OpenHumansBackend"
+
+#: Values copied from examples that no Open Humans project has as its credentials.
+_PLACEHOLDER = re.compile(
+    r"\A\s*(?:<.*>|\.\.\.|x+|changeme|change[-_ ]me|todo|(?:your|my)[-_ ]?client[-_ ]?"
+    r"(?:id|secret)|client[-_ ]?(?:id|secret))\s*\Z",
+    re.IGNORECASE,
+)
+
+
+def _looks_like_a_typo(name: str) -> list[str]:
+    """The known settings ``name`` nearly matches (a project's own OPENHUMANS_FOO is not one)."""
+    return difflib.get_close_matches(name, list(DEFAULTS), n=1, cutoff=0.9)
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
@@ -53,13 +68,26 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="openhumans.W002",
             )
         )
-    for name in dir(settings):
-        if name.startswith("OPENHUMANS_") and name not in DEFAULTS:
+    for name in ("OPENHUMANS_CLIENT_ID", "OPENHUMANS_CLIENT_SECRET"):
+        value = getattr(settings, name, None)
+        if isinstance(value, str) and _PLACEHOLDER.match(value):
             messages.append(
                 Warning(
-                    f"{name} is not a django-open-humans setting; it is ignored.",
-                    hint="Known settings: " + ", ".join(DEFAULTS) + ".",
-                    id="openhumans.W003",
+                    f"{name} looks like a placeholder ({value!r}); Open Humans will refuse it.",
+                    hint="Copy the value from your project's page on Open Humans "
+                    "(https://www.openhumans.org/direct-sharing/projects/manage/), or use the "
+                    "sandbox's client id and secret.",
+                    id="openhumans.W004",
                 )
             )
+    for name in dir(settings):
+        if name.startswith("OPENHUMANS_") and name not in DEFAULTS:
+            if matches := _looks_like_a_typo(name):
+                messages.append(
+                    Warning(
+                        f"{name} is not a django-open-humans setting; it is ignored.",
+                        hint=f"Did you mean {matches[0]}?",
+                        id="openhumans.W003",
+                    )
+                )
     return messages

@@ -21,6 +21,7 @@ from .client import (
     OpenHumansClient,
     Replacement,
     UploadResult,
+    check_download_args,
     check_filters,
     check_max_bytes,
     check_replace_match,
@@ -29,7 +30,6 @@ from .client import (
     file_id_of,
     json_bytes,
 )
-from .client._files import basename_of, resolve_path
 from .conf import get_setting
 from .exceptions import InvalidTokenError
 
@@ -87,13 +87,6 @@ def latest_file(member: OpenHumansMember, **filters: Any) -> dict[str, Any] | No
     check_filters(**filters)
     found = member._call(lambda api: api.latest_file(**filters))
     return found.as_dict() if found is not None else None
-
-
-def check_download_args(file: Any, destination: object, max_bytes: object) -> None:
-    """Refuse, before any request (even a token refresh), what download() would refuse."""
-    file_id_of(file)
-    check_max_bytes(max_bytes)
-    resolve_path(destination, basename_of(file) or "file")
 
 
 def download(

@@ -36,11 +36,11 @@ from ._args import (
     check_upload_args,
 )
 from ._async import AsyncOpenHumansClient
-from ._files import DEFAULT_MAX_READ_SIZE, check_filters, file_id_of
+from ._files import DEFAULT_MAX_READ_SIZE, check_download_args, check_filters, file_id_of
 from ._http import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, USER_AGENT
 from ._oauth import authorize_url, code_challenge_s256, exchange_code, make_code_verifier, refresh
 from ._pool import close_shared_pools
-from ._results import DataFile, Member, Replacement, TokenSet, UploadResult
+from ._results import DataFile, Member, Replacement, TokenSet, UploadResult, UploadTarget
 
 __all__ = [
     "AsyncOpenHumansClient",
@@ -56,7 +56,9 @@ __all__ = [
     "Replacement",
     "TokenSet",
     "UploadResult",
+    "UploadTarget",
     "authorize_url",
+    "check_download_args",
     "check_file_selector",
     "check_filters",
     "check_max_bytes",

@@ -51,7 +51,7 @@ from ._http import (
     storage_error_for,
 )
 from ._pool import SharedPool, shared_pool
-from ._results import DataFile, Member, Replacement, UploadResult
+from ._results import DataFile, Member, Replacement, UploadResult, UploadTarget
 
 API = "api/direct-sharing/project/"
 PAGE_SIZE = 100  # spec §2.2: the server's default page; ceil(N/100) requests for N files.
@@ -499,10 +499,10 @@ class OpenHumansClient:
         member = optional_member_id(project_member_id)
         source, size, to_close = prepare_stream(stream, max_bytes)
         try:
-            direct = self._post(
-                "files/upload/direct/", direct_body(member, filename, metadata, datatypes)
+            target = self.start_upload(
+                filename, metadata, datatypes=datatypes, project_member_id=project_member_id
             )
-            file_id, put_url = parse_direct(direct)
+            file_id, put_url = target.id, httpx.URL(target.url)
             # The presigned URL is a credential: report it without its query.
             self._requester.send(
                 "PUT",
@@ -580,6 +580,41 @@ class OpenHumansClient:
         for file_id in stale:
             deleted += self.delete_files(file_id=file_id, project_member_id=project_member_id)
         return Replacement(new, deleted)
+
+    def start_upload(
+        self,
+        filename: str,
+        metadata: Mapping[str, Any],
+        *,
+        datatypes: Sequence[str | int] | None = None,
+        project_member_id: str | None = None,
+    ) -> UploadTarget:
+        """Step 1 of a direct upload (spec §2.6): create the file record, get a PUT URL.
+
+        For a caller that PUTs the bytes elsewhere (a browser). Raises InvalidArgumentError
+        for bad input (before any request), BadRequestError for a refusal.
+        """
+        check_upload_args(filename, metadata, datatypes)
+        member = optional_member_id(project_member_id)
+        direct = self._post(
+            "files/upload/direct/", direct_body(member, filename, metadata, datatypes)
+        )
+        file_id, put_url = parse_direct(direct)
+        return UploadTarget(id=file_id, url=str(put_url))
+
+    def complete_upload(self, file_id: int, *, project_member_id: str | None = None) -> int:
+        """Step 3 of a direct upload (spec §2.6): mark file ``file_id`` complete.
+
+        Returns the size Open Humans stored. Raises BadRequestError (``file not present``)
+        when the bytes never arrived in storage.
+        """
+        check_file_selector(file_id=file_id)
+        body = {**optional_member_id(project_member_id), "file_id": file_id}
+        done = self._post("files/upload/complete/", body)
+        size = done.get("size") if isinstance(done, dict) else None
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise OpenHumansAPIResponseError("malformed upload/complete response")
+        return size
 
     def delete_files(
         self,

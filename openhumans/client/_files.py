@@ -308,6 +308,13 @@ def to_destination(
     return written
 
 
+def check_download_args(file: object, destination: object, max_bytes: object) -> None:
+    """Raise InvalidArgumentError for what ``download()`` would refuse, before any request."""
+    file_id_of(file)
+    check_max_bytes(max_bytes)
+    resolve_path(destination, basename_of(file) or "file")
+
+
 def basename_of(ref: object) -> str | None:
     """The basename ``ref`` carries, if it is a listed file."""
     if isinstance(ref, DataFile):
