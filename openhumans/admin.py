@@ -19,15 +19,23 @@ TOKEN_FIELDS = ("access_token", "refresh_token")
 class OpenHumansMemberAdmin(admin.ModelAdmin):
     """Members, without their tokens."""
 
-    list_display = ("oh_id", "user", "token_expires", "oh_deauth", "public", "updated")
+    list_display = (
+        "oh_id",
+        "oh_username",
+        "user",
+        "token_expires",
+        "oh_deauth",
+        "public",
+        "updated",
+    )
     list_filter = ("oh_deauth", "public")
     exclude = TOKEN_FIELDS
-    readonly_fields = ("oh_id", "token_expires", "created", "updated")
+    readonly_fields = ("oh_id", "oh_username", "token_expires", "created", "updated")
     raw_id_fields = ("user",)
     actions = ("refresh_tokens", "deauthorize")
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
-        return ("oh_id", f"user__{get_user_model().USERNAME_FIELD}")
+        return ("oh_id", "oh_username", f"user__{get_user_model().USERNAME_FIELD}")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # members come from an OAuth2 login, with tokens

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from . import direct_upload, views
+from . import direct_upload, member_views, views
 
 app_name = "openhumans"
 
@@ -28,4 +28,6 @@ urlpatterns = [
     path("upload/start/", direct_upload.StartUpload.as_view(), name="upload_start"),
     path("upload/complete/", direct_upload.CompleteUpload.as_view(), name="upload_complete"),
     path("upload/cancel/", direct_upload.CancelUpload.as_view(), name="upload_cancel"),
+    path("download/<int:file_id>/", member_views.DownloadFile.as_view(), name="download"),
+    path("reconnect/", member_views.reconnect, name="reconnect"),
 ]

@@ -16,6 +16,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
@@ -30,6 +31,7 @@ from .conf import get_setting
 from .exceptions import (
     InvalidArgumentError,
     InvalidGrantError,
+    InvalidTokenError,
     MemberDeauthorizedError,
     MemberLinkError,
     OpenHumansConnectionError,
@@ -37,6 +39,7 @@ from .exceptions import (
 )
 from .forms import DeleteFileForm, UploadForm
 from .models import OpenHumansMember
+from .signals import member_authorized
 from .webhooks import deauth
 
 __all__ = [
@@ -180,12 +183,24 @@ def complete(request: HttpRequest) -> HttpResponse:
         )
     except OpenHumansError as err:
         return _api_error_page(request, err)
-    if not _log_in(request, member):
+    logged_in = _log_in(request, member)
+    _announce_authorized(request, member)
+    if not logged_in:
         messages.error(request, "This account cannot log in.")
         return HttpResponseRedirect(_logout_redirect())
     if user is not None:
         messages.success(request, "Your Open Humans account is connected.")
     return HttpResponseRedirect(next_url or _login_redirect())
+
+
+def _announce_authorized(request: HttpRequest, member: OpenHumansMember) -> None:
+    """Send member_authorized once the tokens' transaction committed (at once outside one)."""
+    created = member._created_now
+    transaction.on_commit(
+        lambda: member_authorized.send(
+            sender=OpenHumansMember, open_humans_member=member, created=created, request=request
+        )
+    )
 
 
 @require_POST
@@ -233,7 +248,8 @@ class MemberRequiredMixin:
         self.member = member
         try:
             return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
-        except MemberDeauthorizedError:
+        except (MemberDeauthorizedError, InvalidTokenError):
+            # Left, revoked or refused (even after a refresh): offer to reconnect.
             member.oh_deauth = True
             return self.not_connected(request, member)
         except InvalidArgumentError as err:

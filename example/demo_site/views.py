@@ -48,7 +48,6 @@ def _for_display(f: dict) -> dict:
         "id": f["id"],
         "basename": f["basename"],
         "created": parse_datetime(f["created"]) if f.get("created") else None,
-        "download_url": f["download_url"],
         "description": metadata.get("description", ""),
         "tags": metadata.get("tags") or [],
         # Listings carry no size; the demo records it in the metadata it uploads.

@@ -264,6 +264,20 @@ def connection_error(err: httpx.HTTPError, url: object) -> OpenHumansConnectionE
     )
 
 
+def backoff_delay(attempt: int, response: httpx.Response | None, base: float, cap: float) -> float:
+    """Seconds to wait before retry ``attempt``: jittered exponential, at least Retry-After."""
+    delay = random.uniform(0, min(cap, base * 2**attempt))
+    retry_after = response.headers.get("Retry-After") if response is not None else None
+    if retry_after and retry_after.isdigit():
+        delay = max(delay, min(float(retry_after), cap))
+    return delay
+
+
+def retryable(method: str, response: httpx.Response) -> bool:
+    """Whether a GET's answer is worth another try (429, 5xx)."""
+    return response.status_code == 429 or response.status_code >= 500
+
+
 class Requester:
     """Sends requests through one pooled client; retries GETs only, with backoff and jitter."""
 
@@ -286,11 +300,7 @@ class Requester:
         self.sleep = sleep
 
     def _delay(self, attempt: int, response: httpx.Response | None) -> float:
-        delay = random.uniform(0, min(self.retry_backoff_max, self.retry_backoff * 2**attempt))
-        retry_after = response.headers.get("Retry-After") if response is not None else None
-        if retry_after and retry_after.isdigit():
-            delay = max(delay, min(float(retry_after), self.retry_backoff_max))
-        return delay
+        return backoff_delay(attempt, response, self.retry_backoff, self.retry_backoff_max)
 
     def send(
         self,

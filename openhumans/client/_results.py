@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from openhumans.exceptions import OpenHumansAPIResponseError, redact_url
 
@@ -116,6 +116,13 @@ class UploadResult:
     id: int
     size: int
     basename: str
+
+
+class Replacement(NamedTuple):
+    """What ``replace_file`` did: the new file, then the ids of the files it superseded."""
+
+    file: UploadResult
+    deleted: list[int]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ out and in, then leave the project on the sandbox with and without erasure.
 
 from __future__ import annotations
 
-import re
 import uuid
 
 import pytest
@@ -33,8 +32,9 @@ def authorize_new_member(page, demo) -> str:
     page.fill("input[name=new_username]", f"alice-{uuid.uuid4().hex[:6]}")
     page.get_by_role("button", name="Authorize project").click()
     page.wait_for_url(demo.site + "/dashboard/")
-    who = page.locator(".who").inner_text()
-    return re.search(r"\d{8}", who).group(0)
+    # The name shown is the Open Humans username; the member id is in data-member-id.
+    expect(page.locator(".who")).to_contain_text("alice-")
+    return page.locator(".who").get_attribute("data-member-id")
 
 
 def authorize_existing_member(page, demo, pmid: str) -> None:
@@ -94,6 +94,14 @@ def test_files_messages_and_logging_back_in(page, demo):
     assert page.url == demo.site + "/dashboard/"  # a download, not a navigation
     assert download.suggested_filename == "steps.csv"
 
+    # The page left open for two hours: the listing's download keys (one hour) are dead,
+    # but the link goes through openhumans:download, which fetches a fresh one.
+    demo.oh.advance_clock(2 * 3600)
+    with page.expect_download() as later_info:
+        steps.get_by_role("link", name="Download").click()
+    with open(later_info.value.path(), "rb") as f:
+        assert f.read() == CSV
+
     # Delete one: the other stays.
     file_row(page, "sleep.txt").get_by_role("button", name="Delete").click()
     page.wait_for_url(demo.site + "/dashboard/")
@@ -129,7 +137,7 @@ def test_files_messages_and_logging_back_in(page, demo):
     page.wait_for_url(demo.site + "/")  # anonymous visitors go home
     page.get_by_role("link", name="Log in with Open Humans").click()
     authorize_existing_member(page, demo, pmid)
-    expect(page.locator(".who")).to_contain_text(pmid)
+    expect(page.locator(".who")).to_have_attribute("data-member-id", pmid)
     assert demo.member_ids().count(pmid) == 1
 
 
