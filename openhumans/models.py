@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, models, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from . import client as oh_client
 from .client import check_file_selector, check_message_args, check_stream, check_upload_args
@@ -52,6 +53,10 @@ def make_unique_username(base: str) -> str:
     while manager.filter(**{field: f"{base}{counter}"}).exists():
         counter += 1
     return f"{base}{counter}"
+
+
+def _already_connected() -> str:
+    return _("This account is already connected to another Open Humans account.")
 
 
 def _printable(value: str) -> bool:
@@ -123,7 +128,7 @@ class OpenHumansMember(models.Model):
         user; raises MemberLinkError if the member belongs to another user or the user has
         another member. Concurrent first logins of one member create one user.
         """
-        access, _, _ = token_fields(data)
+        access = token_fields(data)[0]
         oh_id = client_for(access).exchange_member().project_member_id
         return cls._store_tokens(oh_id, data, user)
 
@@ -136,15 +141,13 @@ class OpenHumansMember(models.Model):
                     member = cls.objects.select_for_update().filter(oh_id=oh_id).first()
                     if member is None:
                         if user is not None and cls.objects.filter(user=user).exists():
-                            raise MemberLinkError(
-                                "This account is already connected to another Open Humans account."
-                            )
+                            raise MemberLinkError(_already_connected())
                         created = cls.create(oh_id, data, user=user)
                         logger.info("Open Humans member %s created", oh_id)
                         return created
                     if user is not None and member.user_id != user.pk:
                         raise MemberLinkError(
-                            "This Open Humans account is already connected to another user."
+                            _("This Open Humans account is already connected to another user.")
                         )
                     member.access_token, member.refresh_token = access, refresh
                     member.token_expires = expires
