@@ -82,10 +82,13 @@ class OpenHumansMember(models.Model):
         verbose_name = "Open Humans member"
 
     def __str__(self) -> str:
-        return f"<OpenHumansMember (oh_id='{self.oh_id}')>"
+        # What the admin's titles and notices show; the repr keeps 0.2.0's form.
+        username = getattr(self, "oh_username", "")  # known once the member toolkit stores it
+        name = _("Open Humans member %(oh_id)s") % {"oh_id": self.oh_id}
+        return f"{name} ({username})" if username else name
 
     def __repr__(self) -> str:
-        return str(self)
+        return f"<OpenHumansMember (oh_id='{self.oh_id}')>"
 
     # -- creating and linking -------------------------------------------------------------
 

@@ -57,7 +57,9 @@ def request_of(rf, user):
 
 def test_get_member_of_a_user(examples, member, capsys):
     assert examples.get_member_of_a_user() == member
-    assert capsys.readouterr().out.strip() == f"<OpenHumansMember (oh_id='{member.oh_id}')>"
+    # Changed in issue 14 (readable admin titles): str() reads as a name, repr() as 0.2.0's.
+    assert capsys.readouterr().out.strip() == f"Open Humans member {member.oh_id}"
+    assert repr(member) == f"<OpenHumansMember (oh_id='{member.oh_id}')>"
 
 
 def test_my_view(examples, member, rf):
