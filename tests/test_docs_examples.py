@@ -214,3 +214,30 @@ def test_every_example_the_docs_show_is_run_here():
     this_module = Path(__file__).read_text()
     missing = [f"{s}.{n}" for s, n in sorted(shown) if f".{n}(" not in this_module]
     assert not missing, f"docs examples no test runs: {missing}"
+
+
+# -- docs/sources.rst ------------------------------------------------------------------------
+
+
+def test_sources_examples_select_by_source(oh, db):
+    sources = load_example("sources")
+    oh.configure(project={"requested_sources": [sources.FITBIT_SOURCE]})
+    pmid = oh.create_member(username="sam")["project_member_id"]
+    member = OpenHumansMember.create(oh_id=pmid, data=oh.issue_tokens(pmid))
+    oh.add_files(pmid, basename="steps.json", source=sources.FITBIT_SOURCE)
+    oh.add_files(pmid, basename="elsewhere.json", source="direct-sharing-7")  # not shared
+    member.upload(b"1", "ours.csv", {"description": "ours", "tags": []})
+
+    own, shared = sources.what_this_member_shares(member)
+    assert shared == [sources.FITBIT_SOURCE] and own.startswith("direct-sharing-")
+    assert [f["basename"] for f in sources.files_from(member, own)] == ["ours.csv"]
+    assert [f["basename"] for f in sources.fitbit_or_ask(member)] == ["steps.json"]
+    every = {f["basename"] for f in member.list_files()}
+    assert every == {"steps.json", "ours.csv"}  # an unshared source is never listed
+
+
+def test_sources_example_asks_when_the_source_is_not_shared(oh, db):
+    sources = load_example("sources")
+    pmid = oh.create_member(username="kim")["project_member_id"]
+    member = OpenHumansMember.create(oh_id=pmid, data=oh.issue_tokens(pmid))
+    assert sources.fitbit_or_ask(member) is None
