@@ -95,12 +95,19 @@ class OpenHumansMemberAdmin(admin.ModelAdmin):
                 getattr(member, method)()
             except OpenHumansError as err:
                 self.message_user(
-                    request, f"{member}: could not {verb}: {err}", level=messages.ERROR
+                    request,
+                    gettext("%(member)s: could not %(verb)s: %(error)s")
+                    % {"member": member, "verb": verb, "error": err},
+                    level=messages.ERROR,
                 )
             else:
                 done += 1
         if done:
-            self.message_user(request, f"{verb.capitalize()}: {done} member(s).")
+            self.message_user(
+                request,
+                ngettext("%(verb)s: %(count)d member.", "%(verb)s: %(count)d members.", done)
+                % {"verb": verb.capitalize(), "count": done},
+            )
 
     @admin.action(description=_("Message the selected members on Open Humans"))
     def message_members(self, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
@@ -148,13 +155,13 @@ class OpenHumansMemberAdmin(admin.ModelAdmin):
             )
         return None
 
-    @admin.action(description="Refresh tokens of the selected members")
+    @admin.action(description=_("Refresh tokens of the selected members"))
     def refresh_tokens(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        self._each(request, queryset, "refresh tokens", "refresh_tokens")
+        self._each(request, queryset, gettext("refresh tokens"), "refresh_tokens")
 
-    @admin.action(description="Deauthorize the selected members on Open Humans")
+    @admin.action(description=_("Deauthorize the selected members on Open Humans"))
     def deauthorize(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        self._each(request, queryset, "deauthorize", "deauth")
+        self._each(request, queryset, gettext("deauthorize"), "deauth")
 
 
 @admin.register(PendingDeauthNotice)
@@ -170,7 +177,15 @@ class PendingDeauthNoticeAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Send the selected notices now")
+    @admin.action(description=_("Send the selected notices now"))
     def retry(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         sent = sum(1 for notice in queryset if notice.send())
-        self.message_user(request, f"Sent {sent} of {len(queryset)} notice(s).")
+        self.message_user(
+            request,
+            ngettext(
+                "Sent %(sent)d of %(count)d notice.",
+                "Sent %(sent)d of %(count)d notices.",
+                len(queryset),
+            )
+            % {"sent": sent, "count": len(queryset)},
+        )
