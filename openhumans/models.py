@@ -31,6 +31,7 @@ from .exceptions import (
 from .tokens import REFRESH_MARGIN, client_for, refresh_pair, stored_time, token_fields
 
 __all__ = [
+    "DirectUpload",
     "MemberLinkError",
     "OpenHumansMember",
     "PendingDeauthNotice",
@@ -399,5 +400,6 @@ class OpenHumansMember(models.Model):
         logger.info("deauthorized Open Humans member %s", self.oh_id)
 
 
-# Defined beside the deletion policy it serves; a model of this app all the same.
+# Defined beside the code they serve; models of this app all the same.
 from .notices import PendingDeauthNotice  # noqa: E402
+from .upload_records import DirectUpload  # noqa: E402

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from . import views
+from . import direct_upload, views
 
 app_name = "openhumans"
 
@@ -25,4 +25,8 @@ urlpatterns = [
     re_path(r"^delete_file/?$", views.DeleteFile.as_view(), name="delete_file"),
     re_path(r"^delete_all_files/?$", views.DeleteAllFiles.as_view(), name="delete_all_files"),
     path("upload/", views.UploadFile.as_view(), name="upload"),
+    # Browser uploads straight to storage (JSON; openhumans.direct_upload).
+    path("upload/start/", direct_upload.StartUpload.as_view(), name="upload_start"),
+    path("upload/complete/", direct_upload.CompleteUpload.as_view(), name="upload_complete"),
+    path("upload/cancel/", direct_upload.CancelUpload.as_view(), name="upload_cancel"),
 ]

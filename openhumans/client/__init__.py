@@ -35,7 +35,7 @@ from ._args import (
 from ._http import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, USER_AGENT
 from ._oauth import authorize_url, code_challenge_s256, exchange_code, make_code_verifier, refresh
 from ._pool import close_shared_pools
-from ._results import DataFile, Member, TokenSet, UploadResult
+from ._results import DataFile, Member, TokenSet, UploadResult, UploadTarget
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -48,6 +48,7 @@ __all__ = [
     "OpenHumansClient",
     "TokenSet",
     "UploadResult",
+    "UploadTarget",
     "authorize_url",
     "check_file_selector",
     "check_message_args",

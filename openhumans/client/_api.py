@@ -37,7 +37,7 @@ from ._http import (
     storage_error_for,
 )
 from ._pool import SharedPool, shared_pool
-from ._results import DataFile, Member, UploadResult
+from ._results import DataFile, Member, UploadResult, UploadTarget
 
 API = "api/direct-sharing/project/"
 PAGE_SIZE = 100  # spec §2.2: the server's default page; ceil(N/100) requests for N files.
@@ -277,21 +277,10 @@ class OpenHumansClient:
         member = optional_member_id(project_member_id)
         source, size, to_close = prepare_stream(stream)
         try:
-            body: dict[str, Any] = {
-                **member,
-                "filename": filename,
-                # spec §A.4/§2.6: metadata and datatypes are JSON *strings*, even in JSON.
-                "metadata": json.dumps(metadata),
-            }
-            if datatypes is not None:
-                body["datatypes"] = json.dumps(list(datatypes))
-            direct = self._post("files/upload/direct/", body)
-            try:
-                file_id, put_url = int(direct["id"]), httpx.URL(str(direct["url"]))
-            except (KeyError, TypeError, ValueError, httpx.InvalidURL) as err:
-                raise OpenHumansAPIResponseError("malformed upload/direct response") from err
-            if put_url.scheme not in ("http", "https"):
-                raise OpenHumansAPIResponseError("upload URL is not http(s)")
+            target = self.start_upload(
+                filename, metadata, datatypes=datatypes, project_member_id=project_member_id
+            )
+            file_id, put_url = target.id, httpx.URL(target.url)
             # The presigned URL is a credential: report it without its query.
             self._requester.send(
                 "PUT",
@@ -312,6 +301,52 @@ class OpenHumansClient:
         return UploadResult(
             id=file_id, size=int(stored) if isinstance(stored, int) else size, basename=filename
         )
+
+    def start_upload(
+        self,
+        filename: str,
+        metadata: Mapping[str, Any],
+        *,
+        datatypes: Sequence[str | int] | None = None,
+        project_member_id: str | None = None,
+    ) -> UploadTarget:
+        """Step 1 of a direct upload (spec §2.6): create the file record, get a PUT URL.
+
+        For a caller that PUTs the bytes elsewhere (a browser). Raises InvalidArgumentError
+        for bad input (before any request), BadRequestError for a refusal.
+        """
+        check_upload_args(filename, metadata, datatypes)
+        body: dict[str, Any] = {
+            **optional_member_id(project_member_id),
+            "filename": filename,
+            # spec §A.4/§2.6: metadata and datatypes are JSON *strings*, even in JSON.
+            "metadata": json.dumps(metadata),
+        }
+        if datatypes is not None:
+            body["datatypes"] = json.dumps(list(datatypes))
+        direct = self._post("files/upload/direct/", body)
+        try:
+            target = UploadTarget(id=int(direct["id"]), url=str(direct["url"]))
+            scheme = httpx.URL(target.url).scheme
+        except (KeyError, TypeError, ValueError, httpx.InvalidURL) as err:
+            raise OpenHumansAPIResponseError("malformed upload/direct response") from err
+        if scheme not in ("http", "https"):
+            raise OpenHumansAPIResponseError("upload URL is not http(s)")
+        return target
+
+    def complete_upload(self, file_id: int, *, project_member_id: str | None = None) -> int:
+        """Step 3 of a direct upload (spec §2.6): mark file ``file_id`` complete.
+
+        Returns the size Open Humans stored. Raises BadRequestError (``file not present``)
+        when the bytes never arrived in storage.
+        """
+        check_file_selector(file_id=file_id)
+        body = {**optional_member_id(project_member_id), "file_id": file_id}
+        done = self._post("files/upload/complete/", body)
+        size = done.get("size") if isinstance(done, dict) else None
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise OpenHumansAPIResponseError("malformed upload/complete response")
+        return size
 
     def delete_files(
         self,

@@ -7,6 +7,7 @@ bounded retries for GETs, and token redaction in httpx's log lines.
 
 from __future__ import annotations
 
+import encodings.idna  # noqa: F401 (socket encodes host names with it on the first connect)
 import json
 import logging
 import random
@@ -17,6 +18,11 @@ from collections.abc import Callable, Mapping
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, cast
 
+# httpcore (with h11) first: httpx defers importing it to the first transport it builds, which
+# put ~46 module imports and ~20 ms of CPU on a process's first call to Open Humans.
+import httpcore  # noqa: F401
+import httpcore._sync.connection_pool  # noqa: F401
+import httpcore._sync.http11  # noqa: F401
 import httpx
 
 from openhumans import __version__

@@ -119,6 +119,15 @@ class UploadResult:
 
 
 @dataclass(frozen=True)
+class UploadTarget:
+    """A started direct upload (spec §2.6 step 1): the file's id and where to PUT its bytes."""
+
+    id: int
+    # The presigned URL is a credential for six hours: keep it out of reprs.
+    url: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class TokenSet:
     """An OAuth2 access/refresh token pair; the repr never shows the tokens."""
 

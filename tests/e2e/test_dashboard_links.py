@@ -27,6 +27,7 @@ urlpatterns = [
     path("", _view, name="home"),
     path("dashboard/", _view, name="dashboard"),
     path("upload/", _view, name="upload"),
+    path("upload/start/", _view, name="upload_start"),
     path("message/", _view, name="send_message"),
     path("account/delete/", _view, name="delete_account"),
     path("openhumans/", include("openhumans.urls")),

@@ -28,6 +28,8 @@ def authorize_new_member(page, demo) -> str:
     page.goto(demo.site + "/")
     page.get_by_role("link", name="Log in with Open Humans").click()
     page.wait_for_url(demo.oh.base_url + "/direct-sharing/projects/oauth2/authorize/**")
+    # As a person does (and must, without JavaScript): choose "new member", type the name.
+    page.check("#member-new")
     page.fill("input[name=new_username]", f"alice-{uuid.uuid4().hex[:6]}")
     page.get_by_role("button", name="Authorize project").click()
     page.wait_for_url(demo.site + "/dashboard/")
@@ -51,7 +53,8 @@ def upload(page, name: str, content: bytes, description: str, tags: str) -> None
     form.locator("input[name=description]").fill(description)
     form.locator("input[name=tags]").fill(tags)
     form.get_by_role("button", name="Upload").click()
-    page.wait_for_url("**/dashboard/")
+    # direct-upload.js sends it straight to storage and refreshes the list in place.
+    expect(form.locator(".openhumans-upload-message")).to_contain_text(f"Uploaded {name}")
 
 
 def file_row(page, name: str):
@@ -74,7 +77,7 @@ def test_files_messages_and_logging_back_in(page, demo):
 
     upload(page, "steps.csv", CSV, "Daily steps", "steps, csv")
     upload(page, "sleep.txt", NOTES, "Sleep notes", "sleep")
-    expect(page.locator(".flash")).to_contain_text("Uploaded sleep.txt")
+    expect(page.locator(".openhumans-upload-message")).to_contain_text("Uploaded sleep.txt")
     steps = file_row(page, "steps.csv")
     expect(steps).to_contain_text("Daily steps")
     expect(steps.locator(".tag")).to_have_text(["steps", "csv"])
