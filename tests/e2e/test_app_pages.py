@@ -135,8 +135,11 @@ def test_app_pages_look_finished_and_work(browser, app, shots, width):
         page.fill("input[name=tags]", "csv, weekly")
         shot("3-upload-form")
         page.get_by_role("button", name="Upload").click()
+        # direct-upload.js sends it straight to storage and says so on the page.
+        expect(page.locator(".openhumans-upload-message")).to_contain_text("Uploaded report.csv")
+        shot("3b-uploaded")
+        page.get_by_role("link", name="Your files").click()
         page.wait_for_url(LIST)
-        expect(page.locator(".oh-messages")).to_have_text("Uploaded report.csv.")
         row = page.locator("tr", has_text="report.csv")
         expect(row.locator("time")).to_have_text("just now")
         expect(row).to_contain_text("csv, weekly")
