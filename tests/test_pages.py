@@ -158,6 +158,11 @@ def test_access_ended_page_offers_reconnect_and_logout(member_client, sandbox):
     html = member_client.get("/openhumans/list/").content.decode()
     assert "Reconnect Open Humans" in html
     assert "/openhumans/logout/" in html
+    # Or straight to another account: log out, then a login that comes back to this page.
+    switch = re.search(
+        r'name="next" value="([^"]+)">\s*<button type="submit">Log out and use', html
+    )
+    assert switch and switch.group(1).startswith("/openhumans/login/?next=/openhumans/list/")
 
 
 # -- the restart loop ------------------------------------------------------------------------
@@ -183,6 +188,7 @@ def test_a_restarted_sandbox_never_traps_a_logged_in_person(client, sandbox):
     html = conflict.content.decode()
     assert "already connected to another Open Humans account" in html
     assert "Nothing was changed" in html
+    assert f"connected to Open Humans member {first}. That connection has ended." in html
     # ...and the page offers the way out: log out and continue as the account just chosen.
     switch = re.search(
         r'<form method="post" action="/openhumans/logout/">.*?name="next" value="([^"]+)"',
