@@ -59,6 +59,14 @@ def _printable(value: str) -> bool:
     return value.isascii() and value.isprintable() and " " not in value
 
 
+class OpenHumansMemberQuerySet(models.QuerySet["OpenHumansMember"]):
+    """Queries over members."""
+
+    def active(self) -> OpenHumansMemberQuerySet:
+        """Members still authorized on Open Humans whose Django user is active."""
+        return self.filter(oh_deauth=False, user__is_active=True)
+
+
 class OpenHumansMember(models.Model):
     """Data storage, auth, etc. related to an Open Humans member account."""
 
@@ -72,6 +80,8 @@ class OpenHumansMember(models.Model):
     oh_deauth = models.BooleanField(default=False)
     created = models.DateTimeField(default=timezone.now, editable=False)
     updated = models.DateTimeField(auto_now=True)
+
+    objects = OpenHumansMemberQuerySet.as_manager()
 
     class Meta:
         verbose_name = "Open Humans member"
