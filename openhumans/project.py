@@ -144,7 +144,8 @@ class Project:
         ids = member_ids(project_member_ids)
         check_message_args(subject, message)  # before the first batch goes out
         for batch in _batches(ids):
-            self._call(lambda api, b=batch: api.message(subject, message, project_member_ids=b))
+            with self._master():
+                self._client.message(subject, message, project_member_ids=batch)
             logger.info("messaged %d Open Humans members", len(batch))
             if on_batch is not None:
                 on_batch(batch)
@@ -164,7 +165,8 @@ class Project:
         """
         ids = member_ids(project_member_ids)
         for batch in _batches(ids):
-            self._call(lambda api, b=batch: api.remove_members(b))
+            with self._master():
+                self._client.remove_members(batch)
             logger.info("removed %d Open Humans members", len(batch))
             if on_batch is not None:
                 on_batch(batch)
