@@ -405,3 +405,4 @@ class OpenHumansMember(models.Model):
 
 # Defined beside the deletion policy it serves; a model of this app all the same.
 from .notices import PendingDeauthNotice  # noqa: E402
+from .outbox import OutboxEntry  # noqa: E402, F401
