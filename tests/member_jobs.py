@@ -19,6 +19,7 @@ completed: Counter[str] = Counter()
 calls: Counter[str] = Counter()
 
 COMPLETED_KEY = "oh-test:completed"
+CALLS_KEY = "oh-test:calls"
 
 
 def _redis() -> Any:
@@ -38,6 +39,8 @@ def _record(pmid: str) -> None:
 def import_member(member: Any) -> None:
     """Read the member's files from Open Humans (the "fetch"), then count the run."""
     calls[member.oh_id] += 1
+    if os.environ.get("OH_JOBS_REDIS_URL"):
+        _redis().hincrby(CALLS_KEY, member.oh_id, 1)
     member.list_files()
     # A little work after the call, so a worker killed mid-run is killed before the count.
     time.sleep(float(os.environ.get("OH_JOBS_SLEEP", "0")))
