@@ -32,6 +32,7 @@ def main() -> None:
         job_class=Job,
         worker_class=os.environ.get("OH_JOBS_WORKER_CLASS"),
         maintenance_interval=2,
+        worker_ttl=20,  # an idle worker wakes every 5 s (worker_ttl - 15) to run maintenance
         # Heartbeat every 5 s: a killed worker's job is found abandoned 65 s later (RQ adds 60).
         job_monitoring_interval=5,
     )

@@ -19,7 +19,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["OPTIONS"] = {"timeout": 30}
 
 TASKS = {"default": {"BACKEND": "openhumans.jobs_rq.RQBackend", "QUEUES": ["default"]}}
-RQ_QUEUES = {"default": {"URL": os.environ["OH_JOBS_REDIS_URL"], "DEFAULT_TIMEOUT": 120}}
+RQ_QUEUES = {"default": {"URL": os.environ["OH_JOBS_REDIS_URL"], "DEFAULT_TIMEOUT": 20}}
 
 OPENHUMANS_OH_BASE_URL = os.environ["OH_JOBS_OH_BASE_URL"]
 OPENHUMANS_CLIENT_ID = os.environ["OH_JOBS_CLIENT_ID"]
