@@ -234,27 +234,11 @@ def test_with_20_percent_failures_and_a_worker_killed_every_job_completes_once(
     print(f"\nkilled a worker running job {killed}")
     # The killed job runs again once its lease lapses (the job timeout, 20 s here, + 60 s)
     # and a surviving worker's registry maintenance finds it abandoned.
-    try:
-        wait_for(
-            lambda: len(completed(redis_db)) == N_FAULTY,
-            float(os.environ.get("OH_T", 240)),
-            "every import",
-            group,
-        )
-    except AssertionError:
-        done = completed(redis_db)
-        calls = redis_db.hgetall(member_jobs.CALLS_KEY)
-        missing = [p for p in pmids if p not in done]
-        print("missing", len(missing), [(p, calls.get(p.encode())) for p in missing][:10])
-        print("killed job", redis_db.hgetall(f"rq:job:{killed}"))
-        raise
+    wait_for(lambda: len(completed(redis_db)) == N_FAULTY, 240, "every import", group)
     wait_for(queue_drained, 30, "an empty queue", group)
     assert completed(redis_db) == dict.fromkeys(pmids, 1)
-    failures = (
-        sum(n for key, n in sandbox.request_log()["counts"].items() if key.startswith("GET /api/"))
-        - 300
-    )
-    assert failures > 0  # the sandbox did fail requests; every member still got imported
+    statuses = [r["status"] for r in sandbox.request_log()["requests"]]
+    assert 503 in statuses  # the sandbox did fail requests; every member still got imported
 
 
 def test_outbox_entries_wait_out_an_outage_and_are_delivered_once(
