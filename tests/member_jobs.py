@@ -20,6 +20,7 @@ calls: Counter[str] = Counter()
 
 COMPLETED_KEY = "oh-test:completed"
 CALLS_KEY = "oh-test:calls"
+SLEEPING_KEY = "oh-test:sleeping"
 
 
 def _redis() -> Any:
@@ -42,8 +43,11 @@ def import_member(member: Any) -> None:
     if os.environ.get("OH_JOBS_REDIS_URL"):
         _redis().hincrby(CALLS_KEY, member.oh_id, 1)
     member.list_files()
-    # A little work after the call, so a worker killed mid-run is killed before the count.
-    time.sleep(float(os.environ.get("OH_JOBS_SLEEP", "0")))
+    # A little work after the call, so a worker killed mid-run is killed before the count;
+    # the marker (gone before the sleep ends) tells the test when to kill.
+    if sleep := float(os.environ.get("OH_JOBS_SLEEP", "0")):
+        _redis().set(f"{SLEEPING_KEY}:{os.getpid()}", member.oh_id, px=int(sleep * 500))
+        time.sleep(sleep)
     _record(member.oh_id)
 
 
