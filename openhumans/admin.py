@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .exceptions import OpenHumansError
 from .models import OpenHumansMember, PendingDeauthNotice
+from .outbox import OutboxEntry, deliver
 
 TOKEN_FIELDS = ("access_token", "refresh_token")
 
@@ -196,4 +197,60 @@ class PendingDeauthNoticeAdmin(admin.ModelAdmin):
                 len(queryset),
             )
             % {"sent": sent, "count": len(queryset)},
+        )
+
+
+@admin.register(OutboxEntry)
+class OutboxEntryAdmin(admin.ModelAdmin):
+    """Uploads, messages and deletions owed to Open Humans: pending, delivered or given up."""
+
+    list_display = (
+        "id",
+        "kind",
+        "project_member_id",
+        "status",
+        "attempts",
+        "next_attempt",
+        "created",
+        "delivered",
+        "last_error",
+    )
+    list_filter = ("status", "kind")
+    search_fields = ("project_member_id",)
+    exclude = ("content",)  # a member's data: not for the admin page
+    readonly_fields = (
+        "kind",
+        "project_member_id",
+        "payload",
+        "status",
+        "attempts",
+        "next_attempt",
+        "claimed_until",
+        "last_error",
+        "result",
+        "created",
+        "delivered",
+    )
+    actions = ("deliver_now",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description=_("Deliver the selected entries now (given-up ones too)"))
+    def deliver_now(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        from django.utils import timezone
+
+        ids = list(queryset.exclude(status=OutboxEntry.DELIVERED).values_list("pk", flat=True))
+        OutboxEntry.objects.filter(
+            pk__in=ids, status__in=[OutboxEntry.PENDING, OutboxEntry.FAILED]
+        ).update(status=OutboxEntry.PENDING, next_attempt=timezone.now(), attempts=0)
+        done = sum(1 for pk in ids if deliver(pk) == OutboxEntry.DELIVERED)
+        self.message_user(
+            request,
+            ngettext(
+                "Delivered %(done)d of %(count)d entry.",
+                "Delivered %(done)d of %(count)d entries.",
+                len(ids),
+            )
+            % {"done": done, "count": len(ids)},
         )

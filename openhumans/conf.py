@@ -44,6 +44,14 @@ def _bytes_or_none(value: Any) -> str | None:
     return f"must be a whole number of bytes, or None, not {value!r}."
 
 
+def _token_or_none(value: Any) -> str | None:
+    if value is None or isinstance(value, str) and value.isascii() and value.isprintable():
+        if value is None or (value and " " not in value):
+            return None
+    # Never echo the value: it is a credential.
+    return "must be the project's master access token (printable ASCII, no spaces), or None."
+
+
 @dataclass(frozen=True)
 class Setting:
     """One setting: its default (None: not set), whether it is required, its validator."""
@@ -82,6 +90,9 @@ SETTINGS: dict[str, Setting] = {
     ),
     # Largest file read_bytes/read_text/read_json read into memory unless given max_bytes.
     "OPENHUMANS_MAX_READ_SIZE": Setting(64 * 1024 * 1024, False, _bytes_or_none, "openhumans.E003"),
+    # The project's master access token (spec §2.3), for openhumans.Project and the
+    # project-wide commands; it lasts 24 hours and is renewed on the project page.
+    "OPENHUMANS_MASTER_TOKEN": Setting(None, False, _token_or_none, "openhumans.E004"),
 }
 
 #: Views of the table, for the docs' tests and for readers: name -> default, required names.

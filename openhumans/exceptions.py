@@ -12,6 +12,7 @@
     └── OpenHumansAPIResponseError       Open Humans answered with an error status
         ├── BadRequestError              400 from the project API; ``.errors``: a field map
         ├── InvalidTokenError            401 from the project API: the token is unusable
+        │   └── MasterTokenExpiredError  the master token is past its 24 hours: renew it
         ├── NotFoundError                404
         ├── ServerError                  5xx
         ├── DownloadExpiredError         a download link was refused again after a fresh listing
@@ -43,6 +44,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidGrantError",
     "InvalidTokenError",
+    "MasterTokenExpiredError",
     "MemberDeauthorizedError",
     "MemberLinkError",
     "NotFoundError",
@@ -142,6 +144,17 @@ class BadRequestError(OpenHumansAPIResponseError):
 
 class InvalidTokenError(OpenHumansAPIResponseError):
     """The access token is missing, expired, revoked or unknown (401 from the project API)."""
+
+
+class MasterTokenExpiredError(InvalidTokenError):
+    """The project's master token was refused: it lasts 24 hours (spec §A.3).
+
+    ``renew_url`` is the project page where a coordinator gets a new one.
+    """
+
+    def __init__(self, message: str, *, renew_url: str = "", **kw: Any) -> None:
+        self.renew_url = renew_url
+        super().__init__(message, **kw)
 
 
 class NotFoundError(OpenHumansAPIResponseError):

@@ -590,4 +590,5 @@ class OpenHumansMember(models.Model):
 
 # Defined beside the code they serve; models of this app all the same.
 from .notices import PendingDeauthNotice  # noqa: E402
+from .outbox import OutboxEntry  # noqa: E402, F401
 from .upload_records import DirectUpload  # noqa: E402

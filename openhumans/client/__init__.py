@@ -29,12 +29,14 @@ from ._api import OpenHumansClient, check_replace_match, json_bytes
 from ._args import (
     MAX_FILE_ID,
     MAX_UPLOAD_SIZE,
+    Stream,
     check_file_selector,
     check_max_bytes,
     check_message_args,
     check_stream,
     check_upload_args,
 )
+from ._args import member_ids as check_member_ids
 from ._async import AsyncOpenHumansClient
 from ._files import DEFAULT_MAX_READ_SIZE, check_download_args, check_filters, file_id_of
 from ._http import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, USER_AGENT
@@ -54,6 +56,7 @@ __all__ = [
     "Member",
     "OpenHumansClient",
     "Replacement",
+    "Stream",
     "TokenSet",
     "UploadResult",
     "UploadTarget",
@@ -62,6 +65,7 @@ __all__ = [
     "check_file_selector",
     "check_filters",
     "check_max_bytes",
+    "check_member_ids",
     "check_message_args",
     "check_stream",
     "check_replace_match",
