@@ -7,7 +7,7 @@ VENV ?= .venv
 # Extra requirement for a CI leg, e.g. DJANGO_SPEC='Django>=6,<7'.
 DJANGO_SPEC ?=
 BIN := $(VENV)/bin
-# The demo needs only the library; tests, lint, types and docs need the extras too.
+# The demo needs the library and its jobs extra; tests, lint, types and docs need the rest too.
 DEMO_STAMP := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
 
@@ -18,7 +18,7 @@ $(VENV)/bin/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e . $(if $(DJANGO_SPEC),'$(DJANGO_SPEC)')
+	$(BIN)/python -m pip install --quiet -e '.[jobs]' $(if $(DJANGO_SPEC),'$(DJANGO_SPEC)')
 	@touch $(DEMO_STAMP)
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python

@@ -117,6 +117,8 @@ def main() -> int:
     # runserver is threaded: the sandbox calls the site's webhook while the site's own
     # remove-members request to the sandbox is still open (spec §5 item 9).
     site_cmd = [*manage, "runserver", "--noreload", f"{HOST}:{demo_port}"]
+    # The demo's background job (demo_site/jobs.py) runs here, on the database backend.
+    worker_cmd = [*manage, "db_worker", "--no-reload", "--interval", "0.5"]
 
     procs: list[subprocess.Popen] = []
     # New sessions: Ctrl-C reaches only this script, which then stops the servers in order.
@@ -134,6 +136,7 @@ def main() -> int:
         wait_for_port(sandbox_port, procs[0], "Open Humans sandbox")
         procs.append(subprocess.Popen(site_cmd, **popen))
         wait_for_port(demo_port, procs[1], "example site")
+        procs.append(subprocess.Popen(worker_cmd, **popen))
         print(
             "\n"
             f"  The demo is running. Open {site_url}/ in your browser.\n"

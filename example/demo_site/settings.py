@@ -7,6 +7,7 @@ Open Humans account, no credentials and no internet.
 from __future__ import annotations
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -25,7 +26,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "openhumans",
     "demo_site",
+    # Background jobs (demo_site/jobs.py) on the database backend: `manage.py db_worker`.
+    "django_tasks_db",
 ]
+if find_spec("django.tasks") is None:  # Django 5.2: the backport of Django 6's framework
+    INSTALLED_APPS.append("django_tasks")
+
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 MIDDLEWARE = [
     "demo_site.middleware.CanonicalHostMiddleware",

@@ -10,11 +10,12 @@ from django.shortcuts import redirect, render
 from django.utils.dateparse import parse_datetime
 from django.views import View
 
-from openhumans.direct_upload import StartForm, StartUpload
+from openhumans.direct_upload import CompleteUpload, StartForm, StartUpload
 from openhumans.models import OpenHumansMember
 from openhumans.views import MemberRequiredMixin, list_files
 
 from .forms import MessageForm, UploadForm
+from .jobs import rebuild_summary
 
 
 def demo_context(request):
@@ -94,6 +95,7 @@ class Upload(DemoMemberMixin, View):
             "size": f.size,
         }
         self.member.upload(f, f.name, metadata)
+        rebuild_summary.enqueue(self.member.oh_id)  # summary.json, in the background
         messages.success(request, f"Uploaded {f.name}.")
         return redirect("dashboard")
 
@@ -112,6 +114,15 @@ class UploadStart(StartUpload):
     def metadata(self, form):
         # Completion checks that storage holds exactly this many bytes.
         return {**super().metadata(form), "size": form.cleaned_data["size"]}
+
+
+class UploadComplete(CompleteUpload):
+    """The app's browser-upload completion, then the summary job queued."""
+
+    def handle(self, request, member, data):
+        response = super().handle(request, member, data)
+        rebuild_summary.enqueue(member.oh_id)  # summary.json, in the background
+        return response
 
 
 class SendMessage(DemoMemberMixin, View):

@@ -28,6 +28,7 @@ urlpatterns = [
     path("dashboard/", _view, name="dashboard"),
     path("upload/", _view, name="upload"),
     path("upload/start/", _view, name="upload_start"),
+    path("upload/complete/", _view, name="upload_complete"),
     path("message/", _view, name="send_message"),
     path("account/delete/", _view, name="delete_account"),
     path("openhumans/", include("openhumans.urls")),
