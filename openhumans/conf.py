@@ -27,8 +27,15 @@ DEFAULTS: dict[str, Any] = {
     "OPENHUMANS_WEBHOOK_SECRET": None,
     # Ours: PKCE S256 on the login (spec §1.1 supports it; turn off only for odd servers).
     "OPENHUMANS_USE_PKCE": True,
-    # Seconds before a request to Open Humans gives up.
-    "OPENHUMANS_TIMEOUT": 30.0,
+    # Seconds one call to Open Humans may take in all (not per read), GET retries included;
+    # well below gunicorn's default 30 s worker timeout.
+    "OPENHUMANS_TIMEOUT": 10.0,
+    # The same for the token endpoint (code exchange, refresh): longer, because a refresh
+    # given up early may have rotated the pair on the server with the answer lost (spec §1.4).
+    "OPENHUMANS_TOKEN_TIMEOUT": 20.0,
+    # The project's master access token (spec §A.1), optional: with it, a member whose token
+    # pair was lost is told apart from one who left, and the app keeps acting for them.
+    "OPENHUMANS_MASTER_TOKEN": None,
     # Seconds a login attempt (its state) stays valid; codes live 30 min (spec §1.1).
     "OPENHUMANS_STATE_MAX_AGE": 3600,
     # Largest file the upload view accepts, in bytes (413 above it, nothing sent to Open
@@ -43,6 +50,7 @@ REQUIRED = ("OPENHUMANS_APP_BASE_URL", "OPENHUMANS_CLIENT_ID", "OPENHUMANS_CLIEN
 #: Numeric settings: (what they must be, whether None is allowed, whether 0 is allowed).
 NUMBERS: dict[str, tuple[str, bool, bool]] = {
     "OPENHUMANS_TIMEOUT": ("a positive number of seconds", False, False),
+    "OPENHUMANS_TOKEN_TIMEOUT": ("a positive number of seconds", False, False),
     "OPENHUMANS_STATE_MAX_AGE": ("a positive number of seconds", False, False),
     "OPENHUMANS_MAX_UPLOAD_SIZE": ("a whole number of bytes, or None", True, True),
 }

@@ -103,7 +103,7 @@ def _refresh(refresh_token: str, client_id: str | None, client_secret: str | Non
         client_id=client_id or get_setting("OPENHUMANS_CLIENT_ID"),
         client_secret=client_secret or get_setting("OPENHUMANS_CLIENT_SECRET"),
         base_url=get_setting("OPENHUMANS_OH_BASE_URL"),
-        timeout=float(get_setting("OPENHUMANS_TIMEOUT")),
+        timeout=float(get_setting("OPENHUMANS_TOKEN_TIMEOUT")),
     )
 
 
@@ -226,7 +226,7 @@ class OpenHumansMember(models.Model):
             redirect_uri=redirect_uri(),
             code_verifier=code_verifier,
             base_url=get_setting("OPENHUMANS_OH_BASE_URL"),
-            timeout=float(get_setting("OPENHUMANS_TIMEOUT")),
+            timeout=float(get_setting("OPENHUMANS_TOKEN_TIMEOUT")),
         )
         return cls.get_create_member(tokens, user=user)
 

@@ -257,7 +257,7 @@ class OpenHumansClient:
         self._token = access_token
         self.base_url = parse_base_url(base_url)
         self._http = new_http_client(timeout, transport)
-        self._requester = Requester(self._http, max_retries=max_retries)
+        self._requester = Requester(self._http, max_retries=max_retries, deadline=timeout)
 
     def __repr__(self) -> str:
         return f"<OpenHumansClient {self.base_url}>"
@@ -439,6 +439,8 @@ class OpenHumansClient:
                 content=_body_chunks(source, size),
                 headers={"Content-Length": str(size)},
                 report_url=put_url.copy_with(query=None),
+                # The file's bytes take as long as they take: per-operation timeouts only.
+                bounded=False,
             )
             done = self._post("files/upload/complete/", {**member, "file_id": file_id})
         finally:

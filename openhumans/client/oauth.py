@@ -15,7 +15,7 @@ from openhumans.exceptions import InvalidArgumentError
 
 from .http import (
     DEFAULT_BASE_URL,
-    DEFAULT_TIMEOUT,
+    DEFAULT_TOKEN_TIMEOUT,
     Requester,
     join_url,
     new_http_client,
@@ -91,7 +91,7 @@ def _token_request(
     url = join_url(parse_base_url(base_url), TOKEN_PATH)
     with new_http_client(timeout, transport) as http:
         # POST: never retried (a code is single use and a refresh token rotates, spec §1.4).
-        response = Requester(http, max_retries=0).send(
+        response = Requester(http, max_retries=0, deadline=timeout).send(
             # spec §1.2: form body (JSON is not parsed) and HTTP Basic client auth.
             "POST",
             url,
@@ -110,7 +110,7 @@ def exchange_code(
     redirect_uri: str,
     code_verifier: str | None = None,
     base_url: str = DEFAULT_BASE_URL,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float = DEFAULT_TOKEN_TIMEOUT,
     transport: httpx.BaseTransport | None = None,
 ) -> TokenSet:
     """Exchange an authorization code for tokens (spec §1.2).
@@ -141,7 +141,7 @@ def refresh(
     client_id: str,
     client_secret: str,
     base_url: str = DEFAULT_BASE_URL,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float = DEFAULT_TOKEN_TIMEOUT,
     transport: httpx.BaseTransport | None = None,
 ) -> TokenSet:
     """Trade a refresh token for a new pair; the old access token dies at once (spec §1.4).
