@@ -19,10 +19,18 @@ TOKEN_FIELDS = ("access_token", "refresh_token")
 class OpenHumansMemberAdmin(admin.ModelAdmin):
     """Members, without their tokens."""
 
-    list_display = ("oh_id", "user", "token_expires", "oh_deauth", "public", "updated")
-    list_filter = ("oh_deauth", "public")
+    list_display = (
+        "oh_id",
+        "user",
+        "token_expires",
+        "oh_deauth",
+        "needs_reauthorization",
+        "public",
+        "updated",
+    )
+    list_filter = ("oh_deauth", "needs_reauthorization", "public")
     exclude = TOKEN_FIELDS
-    readonly_fields = ("oh_id", "token_expires", "created", "updated")
+    readonly_fields = ("oh_id", "token_expires", "authorized_at", "created", "updated")
     raw_id_fields = ("user",)
     actions = ("refresh_tokens", "deauthorize")
 
@@ -66,10 +74,25 @@ class OpenHumansMemberAdmin(admin.ModelAdmin):
 class PendingDeauthNoticeAdmin(admin.ModelAdmin):
     """Deauthorization notices still owed to Open Humans, without their tokens."""
 
-    list_display = ("project_member_id", "created", "attempts", "last_attempt", "last_error")
+    list_display = (
+        "project_member_id",
+        "created",
+        "attempts",
+        "last_attempt",
+        "gave_up",
+        "last_error",
+    )
+    list_filter = ("gave_up",)
     search_fields = ("project_member_id",)
     exclude = (*TOKEN_FIELDS, "token_expires")
-    readonly_fields = ("project_member_id", "created", "attempts", "last_attempt", "last_error")
+    readonly_fields = (
+        "project_member_id",
+        "created",
+        "attempts",
+        "last_attempt",
+        "gave_up",
+        "last_error",
+    )
     actions = ("retry",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -6,6 +6,7 @@ openhumans.E003  a numeric setting (timeout, state age, upload size) is not a va
 openhumans.W001  no OPENHUMANS_WEBHOOK_SECRET while DEBUG is off
 openhumans.W002  OpenHumansBackend is not in AUTHENTICATION_BACKENDS
 openhumans.W003  an OPENHUMANS_* setting this app does not know (a typo?)
+openhumans.W004  a SQLite database configured so that concurrent requests can fail
 """
 
 from __future__ import annotations
@@ -79,6 +80,52 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                     f"{name} is not a django-open-humans setting; it is ignored.",
                     hint="Known settings: " + ", ".join(DEFAULTS) + ".",
                     id="openhumans.W003",
+                )
+            )
+    return messages
+
+
+def check_sqlite(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Report SQLite databases (of settings.DATABASES) unsafe under concurrency (W004)."""
+    return sqlite_warnings(settings.DATABASES)
+
+
+def sqlite_warnings(databases: dict[str, dict[str, Any]]) -> list[CheckMessage]:
+    """Say what to set where a SQLite database cannot be made safe under concurrency.
+
+    The app takes SQLite's write lock before it reads on every path that writes (see
+    ``openhumans.db``) and sets a busy timeout when the project sets none; it cannot help
+    when the project chose a shorter timeout, or runs each request in a transaction that
+    has already read (ATOMIC_REQUESTS without IMMEDIATE transactions).
+    """
+    from .db import busy_timeout
+
+    messages: list[CheckMessage] = []
+    wanted = busy_timeout()
+    fix = f'OPTIONS = {{"transaction_mode": "IMMEDIATE", "timeout": {wanted:g}}}'
+    for alias, db in databases.items():
+        if not str(db.get("ENGINE", "")).endswith("sqlite3"):
+            continue
+        options = db.get("OPTIONS") or {}
+        timeout = options.get("timeout")
+        immediate = str(options.get("transaction_mode", "")).upper() in ("IMMEDIATE", "EXCLUSIVE")
+        problems = []
+        if isinstance(timeout, int | float) and timeout < wanted:
+            problems.append(
+                f"its OPTIONS timeout ({timeout:g} s) is shorter than a token refresh may hold "
+                f"the write lock ({wanted:g} s)"
+            )
+        if db.get("ATOMIC_REQUESTS") and not immediate:
+            problems.append(
+                "ATOMIC_REQUESTS starts every request as a reader, which fails at once with "
+                '"database is locked" when it then writes beside another writer'
+            )
+        if problems:
+            messages.append(
+                Warning(
+                    f"SQLite database {alias!r}: " + "; ".join(problems) + ".",
+                    hint=f"Set {fix} in DATABASES[{alias!r}] (Django 5.1+).",
+                    id="openhumans.W004",
                 )
             )
     return messages

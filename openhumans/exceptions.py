@@ -7,6 +7,7 @@
     ├── InvalidArgumentError             bad input refused before any request (also ValueError)
     ├── OpenHumansConnectionError        transport failure or timeout talking to Open Humans
     ├── MemberDeauthorizedError          the member left, or their token refresh was refused
+    │   └── ReauthorizationRequiredError the member's token pair was lost, not withdrawn
     └── OpenHumansAPIResponseError       Open Humans answered with an error status
         ├── BadRequestError              400 from the project API; ``.errors``: a field map
         ├── InvalidTokenError            401 from the project API: the token is unusable
@@ -38,6 +39,7 @@ __all__ = [
     "OpenHumansConfigurationError",
     "OpenHumansConnectionError",
     "OpenHumansError",
+    "ReauthorizationRequiredError",
     "ServerError",
     "redact_url",
 ]
@@ -80,6 +82,15 @@ class OpenHumansConnectionError(OpenHumansError):
 
 class MemberDeauthorizedError(OpenHumansError):
     """The member is no longer authorized: they left, or their token could not be refreshed."""
+
+
+class ReauthorizationRequiredError(MemberDeauthorizedError):
+    """Open Humans refused the member's refresh token, but the member did not leave.
+
+    A refresh whose answer was lost rotates the pair on the server (spec §1.4) and leaves us
+    a dead one. The member stays in the project; they must log in again (or the app acts
+    for them with ``OPENHUMANS_MASTER_TOKEN``).
+    """
 
 
 class OpenHumansAPIResponseError(OpenHumansError):

@@ -20,12 +20,15 @@ from django.utils import timezone
 from . import client as oh_client
 from .client.api import check_file_selector, check_message_args, check_stream, check_upload_args
 from .conf import get_setting, redirect_uri
+from .db import lock_for_write
 from .exceptions import (
+    BadRequestError,
     InvalidArgumentError,
     InvalidGrantError,
     InvalidTokenError,
     MemberDeauthorizedError,
     OpenHumansError,
+    ReauthorizationRequiredError,
 )
 
 __all__ = [
@@ -38,6 +41,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: An operation run for a member: (client, project_member_id) -> result. The id is None when
+#: the client holds the member's own token, the member's id when it holds the master token.
+Operation = Callable[[oh_client.OpenHumansClient, "str | None"], T]
 
 #: Refresh when fewer than this many seconds of access-token life remain (spec §1.4).
 REFRESH_MARGIN = timedelta(seconds=60)
@@ -97,6 +104,24 @@ def _new_client(access_token: str) -> oh_client.OpenHumansClient:
     )
 
 
+def _master_token() -> str | None:
+    token = get_setting("OPENHUMANS_MASTER_TOKEN")
+    return token if isinstance(token, str) and token else None
+
+
+def _still_in_project(oh_id: str) -> bool | None:
+    """Ask Open Humans (master token) whether ``oh_id`` is an active member; None: unknown."""
+    master = _master_token()
+    if master is None:
+        return None
+    try:
+        with _new_client(master) as api:
+            return oh_id in api.member_ids()
+    except OpenHumansError as err:
+        logger.warning("could not check member %s with the master token: %s", oh_id, err)
+        return None
+
+
 def _refresh(refresh_token: str, client_id: str | None, client_secret: str | None) -> Any:
     return oh_client.refresh(
         refresh_token=refresh_token,
@@ -118,6 +143,12 @@ class OpenHumansMember(models.Model):
     token_expires = models.DateTimeField()
     public = models.BooleanField(default=False)
     oh_deauth = models.BooleanField(default=False)
+    # Open Humans refused the refresh token although the member did not leave (a refresh
+    # whose answer was lost rotated the pair, spec §1.4): they must log in again.
+    needs_reauthorization = models.BooleanField(default=False)
+    # When the member last authorized this project (logged in): deauth notices older than
+    # this are replays from before they re-joined, and are ignored.
+    authorized_at = models.DateTimeField(null=True, blank=True, editable=False)
     created = models.DateTimeField(default=timezone.now, editable=False)
     updated = models.DateTimeField(auto_now=True)
 
@@ -159,6 +190,7 @@ class OpenHumansMember(models.Model):
                 access_token=access,
                 refresh_token=refresh,
                 token_expires=expires,
+                authorized_at=timezone.now(),
             )
             member.save(force_insert=True)
         return member
@@ -182,6 +214,7 @@ class OpenHumansMember(models.Model):
         for _attempt in range(3):
             try:
                 with transaction.atomic():
+                    lock_for_write(cls)
                     member = cls.objects.select_for_update().filter(oh_id=oh_id).first()
                     if member is None:
                         if user is not None and cls.objects.filter(user=user).exists():
@@ -197,7 +230,8 @@ class OpenHumansMember(models.Model):
                         )
                     member.access_token, member.refresh_token = access, refresh
                     member.token_expires = expires
-                    member.oh_deauth = False
+                    member.oh_deauth = member.needs_reauthorization = False
+                    member.authorized_at = timezone.now()
                     member.save()
                     logger.info("Open Humans member %s re-authorized", oh_id)
                     return member
@@ -249,6 +283,17 @@ class OpenHumansMember(models.Model):
     def _load_tokens(self, other: OpenHumansMember) -> None:
         self.access_token, self.refresh_token = other.access_token, other.refresh_token
         self.token_expires, self.oh_deauth = other.token_expires, other.oh_deauth
+        self.needs_reauthorization = other.needs_reauthorization
+
+    def _unusable(self) -> MemberDeauthorizedError | None:
+        """The error for a member whose own tokens cannot be used, None if they can."""
+        if self.oh_deauth:
+            return MemberDeauthorizedError(f"Open Humans member {self.oh_id} is deauthorized.")
+        if self.needs_reauthorization:
+            return ReauthorizationRequiredError(
+                f"Open Humans member {self.oh_id} must log in again (their tokens were lost)."
+            )
+        return None
 
     def get_access_token(
         self, client_id: str | None = None, client_secret: str | None = None
@@ -256,9 +301,11 @@ class OpenHumansMember(models.Model):
         """Return access token. Refresh first if necessary.
 
         ``client_id``/``client_secret`` default to ``OPENHUMANS_CLIENT_ID``/``_SECRET``.
-        Raises MemberDeauthorizedError if the member left or Open Humans refused the refresh
-        (the member is then marked ``oh_deauth``), other OpenHumansError subclasses if the
-        refresh failed for another reason. Never returns a token known to be stale.
+        Raises MemberDeauthorizedError if the member left (``oh_deauth``), its subclass
+        ReauthorizationRequiredError if Open Humans refused the refresh token of a member who
+        did not leave, as far as we know (``needs_reauthorization``: they must log in again),
+        other OpenHumansError subclasses if the refresh failed for another reason (a timeout
+        never marks the member). Never returns a token known to be stale.
         """
         return self._access_token(client_id, client_secret, force=False)
 
@@ -282,12 +329,15 @@ class OpenHumansMember(models.Model):
         if current is None:
             raise MemberDeauthorizedError(f"Open Humans member {self.oh_id} no longer exists.")
         self._load_tokens(current)
-        if self.oh_deauth:
-            raise MemberDeauthorizedError(f"Open Humans member {self.oh_id} is deauthorized.")
+        if (unusable := self._unusable()) is not None:
+            raise unusable
         if not force and stale_token is None and not self._needs_refresh():
             return self.access_token
         refused = False
         with transaction.atomic():
+            # SQLite: the write lock before the read, or the save after a successful
+            # rotation could fail with "database is locked" and lose the new pair.
+            lock_for_write(type(self))
             locked = type(self).objects.select_for_update().filter(pk=self.pk).first()
             if locked is None:
                 raise MemberDeauthorizedError(f"Open Humans member {self.oh_id} no longer exists.")
@@ -296,18 +346,20 @@ class OpenHumansMember(models.Model):
                 or locked._needs_refresh()
                 or (stale_token is not None and locked.access_token == stale_token)
             )
-            if locked.oh_deauth:
-                pass
-            elif wanted and (not force or locked.access_token == self.access_token):
+            usable = not (locked.oh_deauth or locked.needs_reauthorization)
+            if usable and wanted and (not force or locked.access_token == self.access_token):
                 # The one network call made inside a transaction, on purpose: Open Humans
                 # rotates the refresh token and kills the old access token at once (spec
                 # §1.4), so the exchange must be serialized by this row lock; a second caller
-                # waits here and then finds the fresh pair instead of refreshing again.
+                # waits here and then finds the fresh pair instead of refreshing again. It
+                # ends by OPENHUMANS_TOKEN_TIMEOUT, a total deadline.
                 try:
                     tokens = _refresh(locked.refresh_token, client_id, client_secret)
                 except InvalidGrantError:
-                    locked.oh_deauth = True
-                    locked.save(update_fields=["oh_deauth", "updated"])
+                    # Not "the member left": a refresh whose answer we lost (a timeout, a
+                    # dropped connection, a killed worker) rotated the pair too.
+                    locked.needs_reauthorization = True
+                    locked.save(update_fields=["needs_reauthorization", "updated"])
                     refused = True
                 else:
                     locked.access_token = tokens.access_token
@@ -319,37 +371,65 @@ class OpenHumansMember(models.Model):
                     logger.info("refreshed the tokens of Open Humans member %s", self.oh_id)
             self._load_tokens(locked)
         if refused:
-            logger.warning("Open Humans refused to refresh member %s: deauthorized", self.oh_id)
-            raise MemberDeauthorizedError(
-                f"Open Humans refused to refresh the token of member {self.oh_id}; "
-                "they must log in again."
-            )
-        if self.oh_deauth:
-            raise MemberDeauthorizedError(f"Open Humans member {self.oh_id} is deauthorized.")
+            self._classify_refused()
+        if (unusable := self._unusable()) is not None:
+            raise unusable
         return self.access_token
 
-    def _call(
-        self, operation: Callable[[oh_client.OpenHumansClient], T], *, retry: bool = True
-    ) -> T:
-        """Run ``operation`` with a client holding a fresh token; retry once after a 401."""
-        token = self.get_access_token()
+    def _classify_refused(self) -> None:
+        """After a refused refresh: with the master token, tell "left" from "tokens lost"."""
+        still_in = _still_in_project(self.oh_id)
+        if still_in is False:
+            type(self).objects.filter(pk=self.pk).update(
+                oh_deauth=True, needs_reauthorization=False, updated=timezone.now()
+            )
+            self.oh_deauth, self.needs_reauthorization = True, False
+            logger.warning("Open Humans member %s left the project: deauthorized", self.oh_id)
+        else:
+            logger.warning(
+                "Open Humans refused to refresh member %s (%s): they must log in again",
+                self.oh_id,
+                "still in the project" if still_in else "left or lost tokens: unknown",
+            )
+
+    def _call(self, operation: Operation[T], *, retry: bool = True) -> T:
+        """Run ``operation`` with a client holding a fresh token; retry once after a 401.
+
+        A member needing re-authorization is served with OPENHUMANS_MASTER_TOKEN when it is
+        set (Open Humans accepts it with ``project_member_id`` on every project endpoint).
+        """
+        try:
+            token = self.get_access_token()
+        except ReauthorizationRequiredError:
+            return self._call_as_project(operation)
         try:
             with _new_client(token) as api:
-                return operation(api)
+                return operation(api, None)
         except InvalidTokenError:
             if not retry:
                 raise
             # The token died early (refreshed elsewhere, or the member left): refresh once.
             # A 401 means nothing happened on the server, so repeating is safe.
-            token = self._access_token(None, None, force=False, stale_token=token)
+            try:
+                token = self._access_token(None, None, force=False, stale_token=token)
+            except ReauthorizationRequiredError:
+                return self._call_as_project(operation)
             with _new_client(token) as api:
-                return operation(api)
+                return operation(api, None)
+
+    def _call_as_project(self, operation: Operation[T]) -> T:
+        master = _master_token()
+        if master is None or self.oh_deauth:
+            raise self._unusable() or ReauthorizationRequiredError(self.oh_id)
+        with _new_client(master) as api:
+            return operation(api, self.oh_id)
 
     # -- the documented API calls ---------------------------------------------------------
 
     def list_files(self) -> list[dict[str, Any]]:
         """List files."""
-        return [f.as_dict() for f in self._call(lambda api: api.list_files())]
+        files = self._call(lambda api, pmid: api.list_files(project_member_id=pmid))
+        return [f.as_dict() for f in files]
 
     def upload(
         self,
@@ -370,10 +450,10 @@ class OpenHumansMember(models.Model):
         seekable = isinstance(stream, bytes) or bool(getattr(stream, "seekable", lambda: False)())
         start = 0 if isinstance(stream, bytes) else (stream.tell() if seekable else 0)
 
-        def operation(api: oh_client.OpenHumansClient) -> Any:
+        def operation(api: oh_client.OpenHumansClient, pmid: str | None) -> Any:
             if seekable and not isinstance(stream, bytes):
                 stream.seek(start)  # rewound for the one retry after a 401
-            return api.upload(stream, filename, metadata)
+            return api.upload(stream, filename, metadata, project_member_id=pmid)
 
         # A stream that cannot be rewound is not retried: a second try would send less.
         result = self._call(operation, retry=seekable)
@@ -397,7 +477,11 @@ class OpenHumansMember(models.Model):
             raise InvalidArgumentError("file_id", "specify exactly one of file_id or file_basename")
         if file_basename:
             check_file_selector(file_basename=file_basename)
-            return self._call(lambda api: api.delete_files(file_basename=file_basename))
+            return self._call(
+                lambda api, pmid: api.delete_files(
+                    file_basename=file_basename, project_member_id=pmid
+                )
+            )
         try:
             number = int(str(file_id))
         except ValueError:
@@ -406,11 +490,15 @@ class OpenHumansMember(models.Model):
                 "should be an integer (did you mean file_basename=...?)",
             ) from None
         check_file_selector(file_id=number)
-        return self._call(lambda api: api.delete_files(file_id=number))
+        return self._call(
+            lambda api, pmid: api.delete_files(file_id=number, project_member_id=pmid)
+        )
 
     def delete_all_files(self) -> list[int]:
         """Delete every file this project uploaded for the member; return the deleted ids."""
-        return self._call(lambda api: api.delete_files(all_files=True))
+        return self._call(
+            lambda api, pmid: api.delete_files(all_files=True, project_member_id=pmid)
+        )
 
     def message(self, subject: str, message: str) -> None:
         """Send messages.
@@ -419,7 +507,11 @@ class OpenHumansMember(models.Model):
         :param message: This field is the message which is to be send.
         """
         check_message_args(subject, message)
-        self._call(lambda api: api.message(subject, message))
+        self._call(
+            lambda api, pmid: api.message(
+                subject, message, project_member_ids=None if pmid is None else [pmid]
+            )
+        )
 
     def deauth(self) -> None:
         """Deauthorize the Open Humans account (remove-members with the member's token).
@@ -428,9 +520,11 @@ class OpenHumansMember(models.Model):
         log in again to be usable. Open Humans calls the deauth webhook during this call
         (spec §2.5).
         """
-        self._call(lambda api: api.remove_members())
-        type(self).objects.filter(pk=self.pk).update(oh_deauth=True, updated=timezone.now())
-        self.oh_deauth = True
+        self._call(lambda api, pmid: api.remove_members(None if pmid is None else [pmid]))
+        type(self).objects.filter(pk=self.pk).update(
+            oh_deauth=True, needs_reauthorization=False, updated=timezone.now()
+        )
+        self.oh_deauth, self.needs_reauthorization = True, False
         logger.info("deauthorized Open Humans member %s", self.oh_id)
 
 
@@ -438,7 +532,9 @@ class PendingDeauthNotice(models.Model):
     """A remove-members call owed to Open Humans for a member deleted here (DEAUTH_ON_DELETE).
 
     Kept until Open Humans accepted it, so an outage never loses it; the tokens are the
-    deleted member's (needed to call remove-members) and are never shown.
+    deleted member's (needed to call remove-members) and are never shown. A notice that can
+    no longer be delivered with the member's tokens and no master token is kept too, marked
+    ``gave_up``, for a person to settle.
     """
 
     project_member_id = models.CharField(max_length=16, db_index=True)
@@ -449,6 +545,11 @@ class PendingDeauthNotice(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_attempt = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
+    gave_up = models.BooleanField(
+        default=False,
+        help_text="The member's tokens were refused and no OPENHUMANS_MASTER_TOKEN is set: "
+        "remove the member on Open Humans by hand, then delete this notice.",
+    )
 
     class Meta:
         verbose_name = "pending deauthorization notice"
@@ -463,46 +564,19 @@ class PendingDeauthNotice(models.Model):
     def send(self) -> bool:
         """Tell Open Humans the member left; return True once done (the notice is deleted).
 
-        Never raises an OpenHumansError: a failure is recorded on the notice for a retry.
-        Another process may send the same notice at once; it is never lost for that.
+        Never raises an OpenHumansError: a failure is recorded on the notice for a retry. A
+        401 is retried once after a refresh, then with OPENHUMANS_MASTER_TOKEN when set;
+        if none works the notice is kept, marked ``gave_up``. Another process may send the
+        same notice at once; it is never lost for that.
         """
         row = type(self).objects.filter(pk=self.pk)
-        used = self.refresh_token
         try:
-            token = self.access_token
-            if self.token_expires - REFRESH_MARGIN < timezone.now():
-                tokens = _refresh(self.refresh_token, None, None)
-                # Keep the rotated pair at once: the old refresh token is dead (spec §1.4).
-                self.access_token, self.refresh_token = tokens.access_token, tokens.refresh_token
-                self.token_expires = _stored_time(tokens.expires_at)
-                used = self.refresh_token
-                # update(), not save(): the row may be gone (sent by another process).
-                row.update(
-                    access_token=self.access_token,
-                    refresh_token=self.refresh_token,
-                    token_expires=self.token_expires,
-                )
-                token = tokens.access_token
-            with _new_client(token) as api:
-                api.remove_members()
-        except (InvalidGrantError, InvalidTokenError, MemberDeauthorizedError):
-            # Dead tokens: the member already left Open Humans' side and nothing is owed,
-            # unless another sender rotated this notice's pair meanwhile (which killed ours):
-            # then the notice stays, with the live pair, for that sender or the next run.
-            if not row.filter(refresh_token=used).delete()[0] and row.exists():
-                logger.info(
-                    "deauth notice for member %s is being sent elsewhere", self.project_member_id
-                )
-                return False
-            logger.info("member %s already gone from Open Humans", self.project_member_id)
-            return True
+            done = self._remove_member()
+        except _NoticeGone:
+            logger.info("deauth notice for member %s was sent elsewhere", self.project_member_id)
+            return False
         except OpenHumansError as err:
-            self.attempts += 1
-            self.last_attempt = timezone.now()
-            self.last_error = f"{type(err).__name__}: {err}"[:1000]
-            row.update(
-                attempts=self.attempts, last_attempt=self.last_attempt, last_error=self.last_error
-            )
+            self._record(row, f"{type(err).__name__}: {err}", gave_up=False)
             logger.warning(
                 "deauth notice for member %s failed (attempt %d); kept for a retry: %s",
                 self.project_member_id,
@@ -510,6 +584,88 @@ class PendingDeauthNotice(models.Model):
                 self.last_error,
             )
             return False
+        if not done:
+            self._record(
+                row,
+                "Open Humans refused the member's tokens and no OPENHUMANS_MASTER_TOKEN is set",
+                gave_up=True,
+            )
+            logger.error(
+                "deauth notice for member %s cannot be delivered with the member's tokens; "
+                "kept (gave_up): set OPENHUMANS_MASTER_TOKEN or remove them on Open Humans",
+                self.project_member_id,
+            )
+            return False
         logger.info("told Open Humans that member %s left", self.project_member_id)
         row.delete()
         return True
+
+    def _record(self, row: models.QuerySet[PendingDeauthNotice], error: str, gave_up: bool) -> None:
+        self.attempts += 1
+        self.last_attempt = timezone.now()
+        self.last_error = error[:1000]
+        self.gave_up = gave_up
+        row.update(
+            attempts=self.attempts,
+            last_attempt=self.last_attempt,
+            last_error=self.last_error,
+            gave_up=gave_up,
+        )
+
+    def _remove_member(self) -> bool:
+        """Call remove-members; True once Open Humans has (or had) removed the member."""
+        token: str | None = None
+        for _attempt in range(2):
+            try:
+                token = self._current_token(stale=token)
+            except InvalidGrantError:
+                break  # the refresh token is dead: only the master token can still do it
+            try:
+                with _new_client(token) as api:
+                    api.remove_members()
+            except InvalidTokenError:
+                continue  # refreshed elsewhere since we read it, or dead: refresh once
+            return True
+        return self._remove_as_project()
+
+    def _current_token(self, stale: str | None) -> str:
+        """The notice's live access token, read under lock; refreshed when due or ``stale``."""
+        with transaction.atomic():
+            lock_for_write(type(self))
+            locked = type(self).objects.select_for_update().filter(pk=self.pk).first()
+            if locked is None:
+                raise _NoticeGone
+            self.access_token, self.refresh_token = locked.access_token, locked.refresh_token
+            self.token_expires = locked.token_expires
+            rotated_elsewhere = stale is not None and locked.access_token != stale
+            due = self.token_expires - REFRESH_MARGIN < timezone.now()
+            if rotated_elsewhere or not (due or stale is not None):
+                return self.access_token
+            # As for members: serialized by the row lock, stored before it is used, since
+            # the old refresh token is dead the moment Open Humans answers (spec §1.4).
+            tokens = _refresh(self.refresh_token, None, None)
+            self.access_token, self.refresh_token = tokens.access_token, tokens.refresh_token
+            self.token_expires = _stored_time(tokens.expires_at)
+            type(self).objects.filter(pk=self.pk).update(
+                access_token=self.access_token,
+                refresh_token=self.refresh_token,
+                token_expires=self.token_expires,
+            )
+            return self.access_token
+
+    def _remove_as_project(self) -> bool:
+        """remove-members with the master token; False without one."""
+        master = _master_token()
+        if master is None:
+            return False
+        try:
+            with _new_client(master) as api:
+                api.remove_members([self.project_member_id])
+        except BadRequestError:
+            # spec §2.4/§2.5: an id that is not an active member is refused: already gone.
+            logger.info("member %s already gone from Open Humans", self.project_member_id)
+        return True
+
+
+class _NoticeGone(Exception):
+    """The notice row was deleted by another sender."""

@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db import transaction
-from django.db.models.signals import post_delete
+from django.db.models.signals import pre_delete
 from django.dispatch import receiver
 
 from .conf import get_setting
+from .db import lock_for_write
 from .models import OpenHumansMember, PendingDeauthNotice
 
 logger = logging.getLogger(__name__)
@@ -44,15 +45,26 @@ def send_notice(notice_id: int) -> None:
         notice.send()
 
 
-@receiver(post_delete, sender=OpenHumansMember, dispatch_uid="openhumans_deauth_on_delete")
+@receiver(pre_delete, sender=OpenHumansMember, dispatch_uid="openhumans_deauth_on_delete")
 def deauth_on_delete(sender: Any, instance: OpenHumansMember, using: str, **kwargs: Any) -> None:
-    """Queue a remove-members notice for a deleted member and send it after commit."""
-    if _suppressed.get() or instance.oh_deauth or not get_setting("OPENHUMANS_DEAUTH_ON_DELETE"):
+    """Queue a remove-members notice for a member being deleted; send it after commit.
+
+    The tokens come from the member's row, locked in the deleting transaction, not from the
+    instance being deleted: another request may have rotated the pair since that instance
+    was loaded, and a notice with a dead pair would be dropped.
+    """
+    if _suppressed.get() or not get_setting("OPENHUMANS_DEAUTH_ON_DELETE"):
         return
+    lock_for_write(OpenHumansMember, using)
+    current = (
+        OpenHumansMember.objects.using(using).select_for_update().filter(pk=instance.pk).first()
+    )
+    if current is None or current.oh_deauth:
+        return  # already deleted meanwhile, or the member left (nothing owed)
     notice = PendingDeauthNotice.objects.using(using).create(
-        project_member_id=instance.oh_id,
-        access_token=instance.access_token,
-        refresh_token=instance.refresh_token,
-        token_expires=instance.token_expires,
+        project_member_id=current.oh_id,
+        access_token=current.access_token,
+        refresh_token=current.refresh_token,
+        token_expires=current.token_expires,
     )
     transaction.on_commit(lambda: send_notice(notice.pk), using=using, robust=True)

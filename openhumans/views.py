@@ -298,6 +298,9 @@ class MemberRequiredMixin:
         context = {
             "member": member,
             "deauthorized": member is not None,
+            "needs_reauthorization": member is not None
+            and member.needs_reauthorization
+            and not member.oh_deauth,
             "login_url": reverse("openhumans:login")
             + "?next="
             + quote(request.get_full_path(), safe="/"),
@@ -312,11 +315,16 @@ class MemberRequiredMixin:
         member = _member_of(request.user)
         if member is None or member.oh_deauth:
             return self.not_connected(request, member)
+        if member.needs_reauthorization and not get_setting("OPENHUMANS_MASTER_TOKEN"):
+            return self.not_connected(request, member)
         self.member = member
         try:
             return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
         except MemberDeauthorizedError:
-            member.oh_deauth = True
+            # The member's row says which: they left (oh_deauth), or must log in again.
+            member.refresh_from_db(fields=["oh_deauth", "needs_reauthorization"])
+            if not member.needs_reauthorization:
+                member.oh_deauth = True
             return self.not_connected(request, member)
         except InvalidArgumentError as err:
             return _error_page(request, 400, "Bad request", str(err))

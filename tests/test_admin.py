@@ -120,7 +120,7 @@ def test_pending_notices_are_listed_without_tokens(admin_client, member_factory,
 def test_retry_action_and_max_attempts(admin_client, member_factory, sandbox):
     import io
 
-    from django.core.management import call_command
+    from django.core.management import CommandError, call_command
 
     member = member_factory()
     sandbox.set_fault(
@@ -130,8 +130,10 @@ def test_retry_action_and_max_attempts(admin_client, member_factory, sandbox):
     notice = PendingDeauthNotice.objects.get()
     PendingDeauthNotice.objects.update(attempts=5)
     out = io.StringIO()
-    call_command("openhumans_retry_deauth", "--max-attempts", "5", stdout=out)
-    assert "0 sent, 0 still pending" in out.getvalue()
+    # Issue 10: non-zero while a notice stays pending, even one skipped by --max-attempts.
+    with pytest.raises(CommandError, match="1 deauthorization notice"):
+        call_command("openhumans_retry_deauth", "--max-attempts", "5", stdout=out)
+    assert "0 sent, 0 failed, 1 still pending" in out.getvalue()
     sandbox.clear_faults()
     admin_client.post(
         "/admin/openhumans/pendingdeauthnotice/",

@@ -543,3 +543,21 @@ class OpenHumansClient:
                     files = tuple(self.iter_files(project_member_id=member.project_member_id))
                     member = Member.from_json(item, files=files, file_count=len(files))
                 yield member
+
+    def member_ids(self) -> set[str]:
+        """Return the ``project_member_id`` of every active member (master token; spec §2.3).
+
+        Lighter than :meth:`iter_members`: no member's full file listing is fetched. A
+        member who left is not listed (spec §A.5). Raises the errors of the client.
+        """
+        params = {"access_token": self._token, "limit": PAGE_SIZE}
+        ids: set[str] = set()
+        for _body, items in self._pages(
+            "members/", params, envelope="results", token_in_query=True
+        ):
+            for item in items:
+                pmid = item.get("project_member_id") if isinstance(item, dict) else None
+                if not isinstance(pmid, str):
+                    raise OpenHumansAPIResponseError("malformed member: no project_member_id")
+                ids.add(pmid)
+        return ids

@@ -1,0 +1,205 @@
+"""Regression tests for issue 10: no member lost, no notice dropped, under faults.
+
+Each test names the bug it guards against. The long runs (gunicorn, the fault workload) are
+in ``test_reliability_load.py`` behind the ``reliability`` marker.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from openhumans import client as oh_client
+from openhumans.exceptions import (
+    MemberDeauthorizedError,
+    OpenHumansConnectionError,
+    ReauthorizationRequiredError,
+)
+from openhumans.models import OpenHumansMember, PendingDeauthNotice
+
+from .helpers import api_requests, log_in, token_requests
+
+pytestmark = pytest.mark.django_db
+
+TOKEN_ENDPOINT = "/oauth2/token/"
+
+
+def expire_locally(member):
+    OpenHumansMember.objects.filter(pk=member.pk).update(
+        token_expires=timezone.now() - timedelta(seconds=5)
+    )
+
+
+def lose_a_refresh_answer(member, sandbox, settings):
+    """A refresh that Open Humans performs but whose answer never reaches us (spec §1.4)."""
+    settings.OPENHUMANS_TOKEN_TIMEOUT = 0.5
+    sandbox.set_fault(endpoint=TOKEN_ENDPOINT, latency_ms=1500, times=1)
+    expire_locally(member)
+    with pytest.raises(OpenHumansConnectionError):
+        member.get_access_token()
+    deadline = time.monotonic() + 10
+    while token_requests(sandbox) < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the server finishes the rotation after we gave up
+    assert token_requests(sandbox) == 1
+    settings.OPENHUMANS_TOKEN_TIMEOUT = 20
+
+
+def test_a_lost_refresh_answer_does_not_mark_the_member_as_left(member_factory, sandbox, settings):
+    # Bug: the next refresh's invalid_grant marked the member oh_deauth (30 of 30 on PostgreSQL).
+    member = member_factory()
+    lose_a_refresh_answer(member, sandbox, settings)
+    stored = OpenHumansMember.objects.get()
+    assert not stored.oh_deauth and not stored.needs_reauthorization  # a timeout marks nothing
+    with pytest.raises(ReauthorizationRequiredError):
+        member.list_files()
+    stored = OpenHumansMember.objects.get()
+    assert stored.needs_reauthorization and not stored.oh_deauth
+    assert sandbox.member(member.oh_id)["active"]  # they are still in the project
+
+
+def test_with_the_master_token_a_member_with_lost_tokens_stays_usable(
+    member_factory, sandbox, settings
+):
+    settings.OPENHUMANS_MASTER_TOKEN = sandbox.master_token
+    member = member_factory()
+    sandbox.add_files(member.oh_id, count=2)
+    lose_a_refresh_answer(member, sandbox, settings)
+    assert len(member.list_files()) == 2  # served with the master token
+    stored = OpenHumansMember.objects.get()
+    assert stored.needs_reauthorization and not stored.oh_deauth
+    result = member.upload(b"hello", "later.txt", {"description": "d", "tags": ["t"]})
+    assert result.id in [f["id"] for f in sandbox.files(member.oh_id)]
+    member.message("Hello", "still here")
+    assert sandbox.inbox(member.oh_id)
+    assert member.delete_single_file(file_id=result.id) == [result.id]
+
+
+def test_logging_in_again_clears_needs_reauthorization(member_factory, sandbox, client):
+    member = member_factory()
+    OpenHumansMember.objects.update(needs_reauthorization=True)
+    assert log_in(client, sandbox, member.oh_id).status_code == 302
+    stored = OpenHumansMember.objects.get()
+    assert not stored.needs_reauthorization and not stored.oh_deauth
+    assert stored.authorized_at is not None
+    assert client.get("/openhumans/list/").status_code == 200
+
+
+def rotate_elsewhere(member, sandbox):
+    """Another request refreshes the member's pair; return the instance it had before."""
+    stale = OpenHumansMember.objects.get(pk=member.pk)
+    OpenHumansMember.objects.get(pk=member.pk).refresh_tokens()
+    assert OpenHumansMember.objects.get().refresh_token != stale.refresh_token
+    return stale
+
+
+def test_deleting_a_stale_instance_sends_the_notice_with_the_current_pair(
+    member_factory, sandbox, django_capture_on_commit_callbacks
+):
+    # Bug: the notice copied the deleted instance's (rotated, dead) tokens; the 401 was
+    # taken for "already gone" and the notice dropped: 30 of 30 members stayed on Open Humans.
+    member = member_factory()
+    pmid = member.oh_id
+    stale = rotate_elsewhere(member, sandbox)
+    with django_capture_on_commit_callbacks(execute=True):
+        stale.delete()
+    assert not PendingDeauthNotice.objects.exists()
+    assert sandbox.member(pmid)["active"] is False
+    assert api_requests(sandbox, "remove-members/") == 1
+
+
+def test_a_notice_refused_with_401_is_sent_again_after_a_refresh(member_factory, sandbox):
+    member = member_factory()
+    pmid = member.oh_id
+    member.delete()  # inside the test transaction: queued, not sent
+    sandbox.expire_access_tokens(pmid)  # its access token is dead, its refresh token alive
+    assert PendingDeauthNotice.objects.get().send()
+    assert sandbox.member(pmid)["active"] is False
+    assert token_requests(sandbox) == 1
+
+
+def notice_with_dead_tokens(member_factory, sandbox):
+    member = member_factory()
+    pmid = member.oh_id
+    member.delete()
+    notice = PendingDeauthNotice.objects.get()
+    # The pair died on Open Humans' side while the member stays in the project.
+    oh_client.refresh(
+        refresh_token=notice.refresh_token,
+        client_id=sandbox.client_id,
+        client_secret=sandbox.client_secret,
+        base_url=sandbox.base_url,
+    )
+    return pmid, notice
+
+
+def test_a_notice_the_tokens_cannot_deliver_is_kept_and_the_command_fails(member_factory, sandbox):
+    pmid, notice = notice_with_dead_tokens(member_factory, sandbox)
+    assert not notice.send()
+    kept = PendingDeauthNotice.objects.get()
+    assert kept.gave_up and kept.attempts == 1
+    assert sandbox.member(pmid)["active"]  # nothing was claimed that did not happen
+    with pytest.raises(CommandError, match="1 that the member's tokens can no longer deliver"):
+        call_command("openhumans_retry_deauth", stdout=io.StringIO())
+    assert PendingDeauthNotice.objects.get().gave_up
+
+
+def test_the_master_token_delivers_a_notice_the_tokens_cannot(member_factory, sandbox, settings):
+    pmid, notice = notice_with_dead_tokens(member_factory, sandbox)
+    settings.OPENHUMANS_MASTER_TOKEN = sandbox.master_token
+    assert notice.send()
+    assert not PendingDeauthNotice.objects.exists()
+    assert sandbox.member(pmid)["active"] is False
+
+
+def test_the_master_token_knows_a_member_who_already_left(member_factory, sandbox, settings):
+    pmid, notice = notice_with_dead_tokens(member_factory, sandbox)
+    sandbox.leave(pmid)
+    settings.OPENHUMANS_MASTER_TOKEN = sandbox.master_token
+    assert notice.send()  # already gone: nothing owed
+    assert not PendingDeauthNotice.objects.exists()
+
+
+def test_a_member_who_left_is_still_refused(member_factory, sandbox, settings):
+    settings.OPENHUMANS_MASTER_TOKEN = sandbox.master_token
+    member = member_factory()
+    sandbox.leave(member.oh_id)
+    with pytest.raises(MemberDeauthorizedError) as info:
+        member.list_files()
+    assert not isinstance(info.value, ReauthorizationRequiredError)
+    assert OpenHumansMember.objects.get().oh_deauth
+
+
+# -- SQLite ----------------------------------------------------------------------------------
+
+
+def test_sqlite_check_says_what_to_set():
+    from openhumans.checks import check_sqlite, sqlite_warnings
+
+    assert check_sqlite() == []  # the test project's SQLite can be made safe
+    sqlite = {"ENGINE": "django.db.backends.sqlite3", "NAME": "x.sqlite3"}
+    databases = {
+        "default": {**sqlite, "OPTIONS": {"timeout": 5}},
+        "other": {**sqlite, "ATOMIC_REQUESTS": True},
+        "fine": {**sqlite, "ATOMIC_REQUESTS": True, "OPTIONS": {"transaction_mode": "IMMEDIATE"}},
+    }
+    messages = sqlite_warnings(databases)
+    assert [m.id for m in messages] == ["openhumans.W004", "openhumans.W004"]
+    assert "'default'" in messages[0].msg and "timeout (5 s)" in messages[0].msg
+    assert "ATOMIC_REQUESTS" in messages[1].msg
+    assert '"transaction_mode": "IMMEDIATE", "timeout": 30' in messages[0].hint
+
+
+def test_sqlite_connections_wait_for_the_write_lock():
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout")
+        (milliseconds,) = cursor.fetchone()
+    assert milliseconds == 30_000  # OPENHUMANS_TOKEN_TIMEOUT (20 s) + 10 s
