@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -15,11 +16,13 @@ from django.contrib import messages
 from django.contrib.auth import authenticate
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -29,16 +32,18 @@ from . import oauth
 from .backends import OpenHumansBackend
 from .checks import BACKEND_PATH
 from .conf import get_setting
+from .db import lock_for_write
 from .exceptions import (
     InvalidArgumentError,
     InvalidGrantError,
+    InvalidTokenError,
     MemberDeauthorizedError,
     OpenHumansConfigurationError,
     OpenHumansConnectionError,
     OpenHumansError,
 )
 from .forms import DeleteFileForm, UploadForm
-from .models import MemberLinkError, OpenHumansMember
+from .models import MemberLinkError, OpenHumansMember, _new_client, _still_in_project
 from .receivers import no_deauth_notice
 from .signals import member_deauth
 
@@ -130,6 +135,7 @@ def _log_in(request: HttpRequest, member: OpenHumansMember) -> bool:
 # -- login ---------------------------------------------------------------------------------
 
 
+@login_not_required
 @require_GET
 def login(request: HttpRequest) -> HttpResponse:
     """Start logging in through Open Humans; ``?next=`` says where to come back to."""
@@ -137,6 +143,7 @@ def login(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(oauth.start_login(request, next_url))
 
 
+@login_not_required
 @require_GET
 def complete(request: HttpRequest) -> HttpResponse:
     """Receive user from Open Humans. Store data, start data upload task.
@@ -206,8 +213,8 @@ def logout(request: HttpRequest) -> HttpResponse:
 # -- the deauth webhook --------------------------------------------------------------------
 
 
-def _parse_deauth(body: bytes, *, legacy: bool) -> tuple[str, bool] | None:
-    """Return (project_member_id, erasure_requested) from a webhook body, None if malformed."""
+def _parse_deauth(body: bytes, *, legacy: bool) -> tuple[str, bool, datetime | None] | None:
+    """Return (project_member_id, erasure_requested, timestamp) from a body; None if malformed."""
     try:
         payload = json.loads(body)
         if legacy and isinstance(payload, str):
@@ -221,18 +228,78 @@ def _parse_deauth(body: bytes, *, legacy: bool) -> tuple[str, bool] | None:
     # Printable ASCII, as Open Humans' ids are (8 digits): a NUL would be a 500 on PostgreSQL.
     if not isinstance(pmid, str) or not _MEMBER_ID.match(pmid) or not isinstance(erasure, bool):
         return None
-    return pmid, erasure
+    stamp = payload.get("timestamp")
+    if stamp is None:
+        return pmid, erasure, None
+    try:
+        # spec §3.2: ISO 8601 with a +00:00 offset; a naive one is taken as UTC.
+        when = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+    except ValueError:
+        when = None
+    if when is None:
+        return None
+    if timezone.is_naive(when):
+        when = when.replace(tzinfo=UTC)
+    return pmid, erasure, when
+
+
+#: Clock skew allowed between Open Humans and us when telling a replay from a real notice.
+REPLAY_SKEW = timedelta(seconds=60)
+
+
+def _predates_authorization(member: OpenHumansMember, when: datetime | None) -> bool:
+    """Whether a notice stamped ``when`` is older than the member's last authorization."""
+    if when is None or member.authorized_at is None:
+        return False
+    authorized = member.authorized_at
+    if timezone.is_naive(authorized):  # USE_TZ = False: stored in the default time zone
+        authorized = timezone.make_aware(authorized)
+    return when < authorized - REPLAY_SKEW
+
+
+def _left_open_humans(member: OpenHumansMember) -> bool | None:
+    """Confirm an unsigned notice: True if the member left, False if not, None if unknown.
+
+    With OPENHUMANS_MASTER_TOKEN, Open Humans' member list says; otherwise the member's own
+    token does: while it (or a refresh of it) still works, they did not leave.
+    """
+    listed = _still_in_project(member.oh_id)
+    if listed is not None:
+        return not listed
+    current = OpenHumansMember.objects.filter(pk=member.pk).first()
+    if current is None:
+        return True
+    token = current.access_token
+    try:
+        for _attempt in range(2):
+            try:
+                with _new_client(token) as api:
+                    api.exchange_member()
+                return False  # their token works: they are still in the project
+            except InvalidTokenError:
+                # Dead: they left, or it was rotated since we read it; refresh once to see.
+                token = current._access_token(None, None, force=False, stale_token=token)
+    except MemberDeauthorizedError:
+        return True  # no token of theirs works any more: they left
+    except OpenHumansError as err:
+        logger.warning("could not confirm the deauth notice of %s: %s", member.oh_id, err)
+        return None
+    return None
 
 
 @csrf_exempt
+@login_not_required
 @require_POST
 def deauth(request: HttpRequest) -> HttpResponse:
     """Receive and act on deauthorization notification from Open Humans.
 
     With OPENHUMANS_WEBHOOK_SECRET, a missing or wrong signature raises PermissionDenied
-    (403). Malformed body: 400. Sends ``member_deauth``, then deletes the member (erasure
-    requested and OPENHUMANS_DELETE_ON_ERASURE, or OPENHUMANS_DELETE_ON_DEAUTH) or marks it
-    ``oh_deauth``. An unknown member, or a repeated delivery, is answered 200.
+    (403); without it, an unsigned notice is acted on only once Open Humans confirms it (the
+    member's token no longer works, or the master token's member list lacks them), else it
+    is ignored (200). Malformed body: 400. A notice stamped before the member last
+    authorized is a replay: ignored (200). Sends ``member_deauth``, then deletes the member
+    (erasure requested and OPENHUMANS_DELETE_ON_ERASURE, or OPENHUMANS_DELETE_ON_DEAUTH) or
+    marks it ``oh_deauth``. An unknown member, or a repeated delivery, is answered 200.
     """
     body = request.body
     secret = get_setting("OPENHUMANS_WEBHOOK_SECRET")
@@ -246,11 +313,22 @@ def deauth(request: HttpRequest) -> HttpResponse:
     if parsed is None:
         logger.warning("deauth webhook refused: malformed body")
         return HttpResponse("Malformed deauthorization payload.", status=400)
-    pmid, erasure_requested = parsed
+    pmid, erasure_requested, when = parsed
     member = OpenHumansMember.objects.filter(oh_id=pmid).first()
     if member is None:
         logger.info("deauth webhook for unknown member %r (already gone?)", pmid)
         return HttpResponse("Received")
+    if _predates_authorization(member, when):
+        logger.warning("deauth webhook for %s ignored: older than their last login", pmid)
+        return HttpResponse("Received")
+    if not secret:
+        left = _left_open_humans(member)
+        if left is None:
+            # Not confirmed either way: a non-2xx makes Open Humans post it again (spec §3.3).
+            return HttpResponse("Could not confirm the notice with Open Humans.", status=503)
+        if not left:
+            logger.warning("unsigned deauth webhook for %s ignored: they did not leave", pmid)
+            return HttpResponse("Received")
     delete = get_setting("OPENHUMANS_DELETE_ON_DEAUTH") or (
         erasure_requested and get_setting("OPENHUMANS_DELETE_ON_ERASURE")
     )
@@ -263,11 +341,15 @@ def deauth(request: HttpRequest) -> HttpResponse:
                 erasure_requested=erasure_requested,
             )
         with transaction.atomic():
+            lock_for_write(OpenHumansMember)
+            current = OpenHumansMember.objects.select_for_update().filter(pk=pmid).first()
+            if current is None or _predates_authorization(current, when):
+                return HttpResponse("Received")  # gone meanwhile, or logged in again since
             remaining = OpenHumansMember.objects.filter(pk=pmid)
             if delete:
                 remaining.delete()
             else:
-                remaining.update(oh_deauth=True)
+                remaining.update(oh_deauth=True, needs_reauthorization=False)
     logger.info(
         "member %s left Open Humans (erasure requested: %s): %s",
         pmid,
