@@ -15,8 +15,26 @@ from .models import OpenHumansMember, PendingDeauthNotice
 TOKEN_FIELDS = ("access_token", "refresh_token")
 
 
+def _touches_a_token(lookup: str) -> bool:
+    """Whether a changelist lookup (``refresh_token__regex``...) reads a token field."""
+    return any(part in TOKEN_FIELDS for part in lookup.split("__"))
+
+
+class _NoTokenLookups:
+    """Refuse changelist filters on token fields (a 400), whoever asks.
+
+    Django allows any lookup on a model's own fields by URL: with ``?refresh_token__regex=^a``
+    a staff member with only the view permission rebuilt a token character by character.
+    """
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        if _touches_a_token(lookup):
+            return False
+        return super().lookup_allowed(lookup, value, request)  # type: ignore[misc]
+
+
 @admin.register(OpenHumansMember)
-class OpenHumansMemberAdmin(admin.ModelAdmin):
+class OpenHumansMemberAdmin(_NoTokenLookups, admin.ModelAdmin):
     """Members, without their tokens."""
 
     list_display = (
@@ -71,7 +89,7 @@ class OpenHumansMemberAdmin(admin.ModelAdmin):
 
 
 @admin.register(PendingDeauthNotice)
-class PendingDeauthNoticeAdmin(admin.ModelAdmin):
+class PendingDeauthNoticeAdmin(_NoTokenLookups, admin.ModelAdmin):
     """Deauthorization notices still owed to Open Humans, without their tokens."""
 
     list_display = (

@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, models, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from . import client as oh_client
 from .client.api import check_file_selector, check_message_args, check_stream, check_upload_args
@@ -80,6 +81,7 @@ def _stored_time(value: datetime) -> datetime:
     return value
 
 
+@sensitive_variables()  # tokens in every frame below: never in error reports
 def _token_fields(data: Any) -> tuple[str, str, datetime]:
     """Return (access, refresh, expiry) from a TokenSet or a token endpoint dict (spec §1.2)."""
     if isinstance(data, oh_client.TokenSet):
@@ -96,6 +98,7 @@ def _token_fields(data: Any) -> tuple[str, str, datetime]:
     raise InvalidArgumentError("data", "must be a TokenSet or a token response dict")
 
 
+@sensitive_variables()  # tokens in every frame below: never in error reports
 def _new_client(access_token: str) -> oh_client.OpenHumansClient:
     return oh_client.OpenHumansClient(
         access_token,
@@ -109,6 +112,7 @@ def _master_token() -> str | None:
     return token if isinstance(token, str) and token else None
 
 
+@sensitive_variables()  # tokens in every frame below: never in error reports
 def _still_in_project(oh_id: str) -> bool | None:
     """Ask Open Humans (master token) whether ``oh_id`` is an active member; None: unknown."""
     master = _master_token()
@@ -122,6 +126,7 @@ def _still_in_project(oh_id: str) -> bool | None:
         return None
 
 
+@sensitive_variables()  # tokens in every frame below: never in error reports
 def _refresh(refresh_token: str, client_id: str | None, client_secret: str | None) -> Any:
     return oh_client.refresh(
         refresh_token=refresh_token,
@@ -164,6 +169,7 @@ class OpenHumansMember(models.Model):
     # -- creating and linking -------------------------------------------------------------
 
     @classmethod
+    @sensitive_variables()  # tokens in every frame below: never in error reports
     def create(cls, oh_id: str, data: Any, user: Any = None) -> OpenHumansMember:
         """Create and save an Open Humans member, and corresponding User, if not provided.
 
@@ -196,6 +202,7 @@ class OpenHumansMember(models.Model):
         return member
 
     @classmethod
+    @sensitive_variables()  # tokens in every frame below: never in error reports
     def get_create_member(cls, data: Any, user: Any = None) -> OpenHumansMember:
         """Use the token exchange's ``data`` to create or update the member, and return it.
 
@@ -209,6 +216,7 @@ class OpenHumansMember(models.Model):
         return cls._store_tokens(oh_id, data, user)
 
     @classmethod
+    @sensitive_variables()  # tokens in every frame below: never in error reports
     def _store_tokens(cls, oh_id: str, data: Any, user: Any) -> OpenHumansMember:
         access, refresh, expires = _token_fields(data)
         for _attempt in range(3):
@@ -242,6 +250,7 @@ class OpenHumansMember(models.Model):
         raise MemberLinkError(f"Could not store Open Humans member {oh_id}.")
 
     @classmethod
+    @sensitive_variables()  # tokens in every frame below: never in error reports
     def oh_code_to_member(
         cls, code: str, *, code_verifier: str | None = None, user: Any = None
     ) -> OpenHumansMember:
@@ -315,6 +324,7 @@ class OpenHumansMember(models.Model):
         """Refresh the token pair now, whatever its expiry; raises like get_access_token()."""
         self._access_token(client_id, client_secret, force=True)
 
+    @sensitive_variables()  # tokens in every frame below: never in error reports
     def _access_token(
         self,
         client_id: str | None,
@@ -392,6 +402,7 @@ class OpenHumansMember(models.Model):
                 "still in the project" if still_in else "left or lost tokens: unknown",
             )
 
+    @sensitive_variables()  # tokens in every frame below: never in error reports
     def _call(self, operation: Operation[T], *, retry: bool = True) -> T:
         """Run ``operation`` with a client holding a fresh token; retry once after a 401.
 
@@ -417,6 +428,7 @@ class OpenHumansMember(models.Model):
             with _new_client(token) as api:
                 return operation(api, None)
 
+    @sensitive_variables()  # tokens in every frame below: never in error reports
     def _call_as_project(self, operation: Operation[T]) -> T:
         master = _master_token()
         if master is None or self.oh_deauth:
@@ -561,6 +573,7 @@ class PendingDeauthNotice(models.Model):
     def __repr__(self) -> str:
         return str(self)
 
+    @sensitive_variables()  # tokens in every frame below: never in error reports
     def send(self) -> bool:
         """Tell Open Humans the member left; return True once done (the notice is deleted).
 
@@ -612,6 +625,7 @@ class PendingDeauthNotice(models.Model):
             gave_up=gave_up,
         )
 
+    @sensitive_variables()  # tokens in every frame below: never in error reports
     def _remove_member(self) -> bool:
         """Call remove-members; True once Open Humans has (or had) removed the member."""
         token: str | None = None
@@ -628,6 +642,7 @@ class PendingDeauthNotice(models.Model):
             return True
         return self._remove_as_project()
 
+    @sensitive_variables()  # tokens in every frame below: never in error reports
     def _current_token(self, stale: str | None) -> str:
         """The notice's live access token, read under lock; refreshed when due or ``stale``."""
         with transaction.atomic():
@@ -653,6 +668,7 @@ class PendingDeauthNotice(models.Model):
             )
             return self.access_token
 
+    @sensitive_variables()  # tokens in every frame below: never in error reports
     def _remove_as_project(self) -> bool:
         """remove-members with the master token; False without one."""
         master = _master_token()

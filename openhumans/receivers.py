@@ -16,6 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models.signals import pre_delete
 from django.dispatch import receiver
+from django.views.decorators.debug import sensitive_variables
 
 from .conf import get_setting
 from .db import lock_for_write
@@ -46,6 +47,7 @@ def send_notice(notice_id: int) -> None:
 
 
 @receiver(pre_delete, sender=OpenHumansMember, dispatch_uid="openhumans_deauth_on_delete")
+@sensitive_variables()
 def deauth_on_delete(sender: Any, instance: OpenHumansMember, using: str, **kwargs: Any) -> None:
     """Queue a remove-members notice for a member being deleted; send it after commit.
 

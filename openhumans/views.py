@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
 from . import oauth
@@ -257,6 +258,7 @@ def _predates_authorization(member: OpenHumansMember, when: datetime | None) -> 
     return when < authorized - REPLAY_SKEW
 
 
+@sensitive_variables()
 def _left_open_humans(member: OpenHumansMember) -> bool | None:
     """Confirm an unsigned notice: True if the member left, False if not, None if unknown.
 

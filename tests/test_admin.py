@@ -141,3 +141,41 @@ def test_retry_action_and_max_attempts(admin_client, member_factory, sandbox):
     )
     assert not PendingDeauthNotice.objects.exists()
     assert api_requests(sandbox, "remove-members/") == 1
+
+
+# -- issue 10: no token leaks through changelist lookups -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "refresh_token__regex=^a",
+        "access_token__startswith=a",
+        "refresh_token=x",
+        "refresh_token__exact=x",
+        "access_token__isnull=False",
+        "user__openhumansmember__refresh_token__regex=^a",
+    ],
+)
+def test_token_lookups_are_refused(client, django_user_model, member_factory, query):
+    # Bug: staff with only the view permission rebuilt a refresh token character by
+    # character with ?refresh_token__regex=^... (211 requests per token).
+    from django.contrib.auth.models import Permission
+
+    member_factory()
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_openhumansmember"))
+    viewer.user_permissions.add(Permission.objects.get(codename="view_pendingdeauthnotice"))
+    client.force_login(viewer)
+    assert client.get(CHANGELIST).status_code == 200
+    assert client.get(f"{CHANGELIST}?{query}").status_code == 400
+    notices = "/admin/openhumans/pendingdeauthnotice/"
+    assert client.get(f"{notices}?{query}").status_code == 400
+
+
+def test_token_lookups_are_refused_for_superusers_too(admin_client, member_factory):
+    member = member_factory()
+    prefix = member.refresh_token[:3]
+    response = admin_client.get(f"{CHANGELIST}?refresh_token__startswith={prefix}")
+    assert response.status_code == 400
+    assert member.oh_id.encode() not in response.content

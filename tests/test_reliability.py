@@ -203,3 +203,68 @@ def test_sqlite_connections_wait_for_the_write_lock():
         cursor.execute("PRAGMA busy_timeout")
         (milliseconds,) = cursor.fetchone()
     assert milliseconds == 30_000  # OPENHUMANS_TOKEN_TIMEOUT (20 s) + 10 s
+
+
+# -- error reports ---------------------------------------------------------------------------
+
+
+class Boom(Exception):
+    pass
+
+
+def report_of(call, rf, settings, reporter_filter):
+    """Django's technical 500 HTML (as mailed) for the exception ``call`` raises.
+
+    The traceback starts in this frame, so the test's own locals are not in it.
+    """
+    import sys
+
+    from django.utils.module_loading import import_string
+    from django.views.debug import ExceptionReporter
+
+    request = rf.get("/openhumans/list/")
+    # What DEFAULT_EXCEPTION_REPORTER_FILTER names (Django caches that setting's instance).
+    request.exception_reporter_filter = import_string(reporter_filter)()
+    try:
+        call()
+    except Exception:
+        return ExceptionReporter(request, *sys.exc_info(), is_email=True).get_traceback_html()
+    raise AssertionError("no exception")
+
+
+@pytest.mark.parametrize(
+    "reporter_filter",
+    [
+        "django.views.debug.SafeExceptionReporterFilter",
+        "openhumans.debug.TokenSafeExceptionReporterFilter",
+    ],
+)
+def test_error_reports_never_show_a_token(member_factory, sandbox, settings, rf, reporter_filter):
+    # Bug: live tokens appeared in the frame locals of 500 error reports (the HTML error mail).
+    member = member_factory()
+    secrets = {member.access_token, member.refresh_token, sandbox.client_secret}
+    expire_locally(member)
+    sandbox.set_fault(endpoint=TOKEN_ENDPOINT, drop_connection=True, times=1)
+    html = report_of(member.get_access_token, rf, settings, reporter_filter)
+    assert "OpenHumansConnectionError" in html
+    assert "_token_request" in html and "Requester" in html  # the deep frames are there
+    for secret in secrets:
+        assert secret not in html
+
+
+def test_the_token_safe_filter_cleans_frames_nobody_marked(rf, settings):
+    settings.DEBUG = True  # the DEBUG page: Django's own filter is off there
+    token = "LiveToken" + "x" * 21
+
+    def unmarked_caller(headers, url):
+        raise Boom("unexpected")
+
+    def call():
+        unmarked_caller(
+            [(b"Authorization", f"Bearer {token}".encode())],
+            f"https://x/api/?access_token={token}",
+        )
+
+    html = report_of(call, rf, settings, "openhumans.debug.TokenSafeExceptionReporterFilter")
+    assert "unmarked_caller" in html
+    assert token not in html
