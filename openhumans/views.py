@@ -25,7 +25,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
-from django.views.decorators.csrf import csrf_exempt
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
@@ -47,6 +48,7 @@ from .forms import DeleteFileForm, UploadForm
 from .models import MemberLinkError, OpenHumansMember, _new_client, _still_in_project
 from .receivers import no_deauth_notice
 from .signals import member_deauth
+from .uploadhandlers import FORM_OVERHEAD, SizeLimitUploadHandler, declared_length
 
 __all__ = [
     "DeleteAllFiles",
@@ -461,10 +463,36 @@ class DeleteAllFiles(MemberRequiredMixin, View):
         return HttpResponseRedirect(self.next_url(request))
 
 
+# csrf_exempt here, csrf_protect inside: the CSRF check reads the body, and the size limit's
+# upload handler must be in place before anything does (Django's documented pattern).
+@method_decorator(csrf_exempt, name="dispatch")
 class UploadFile(MemberRequiredMixin, View):
-    """A form to upload a file with a description and tags; streams it to Open Humans."""
+    """A form to upload a file with a description and tags; streams it to Open Humans.
+
+    A body over OPENHUMANS_MAX_UPLOAD_SIZE is refused (413) before it is read: by its
+    ``Content-Length``, else as soon as the file part passes the limit.
+    """
 
     template_name = "openhumans/upload.html"
+    _size_limit: SizeLimitUploadHandler | None = None
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        limit = get_setting("OPENHUMANS_MAX_UPLOAD_SIZE")
+        if request.method == "POST" and limit is not None:
+            length = declared_length(request)
+            if length is not None and length > limit + FORM_OVERHEAD:
+                logger.info("upload refused unread: Content-Length %d over the limit", length)
+                return self._too_large(request, limit)
+            self._size_limit = SizeLimitUploadHandler(request, limit)
+            request.upload_handlers.insert(0, self._size_limit)
+        return csrf_protect(super().dispatch)(request, *args, **kwargs)
+
+    def _too_large(self, request: HttpRequest, limit: int) -> HttpResponse:
+        form = UploadForm(data={})
+        form.is_valid()  # a bound form, to carry the refusal instead of "required" errors
+        form.errors.clear()
+        form.add_error(None, f"This file is too large: the limit is {limit} bytes.")
+        return render(request, self.template_name, {"form": form}, status=413)
 
     def get(self, request: HttpRequest) -> HttpResponse:
         """Show the upload form."""
@@ -473,6 +501,8 @@ class UploadFile(MemberRequiredMixin, View):
     def post(self, request: HttpRequest) -> HttpResponse:
         """Upload the submitted file, from Django's upload handler's file (not re-read)."""
         form = UploadForm(request.POST, request.FILES)
+        if self._size_limit is not None and self._size_limit.exceeded:
+            return self._too_large(request, self._size_limit.limit)
         if not form.is_valid():
             too_large = form.has_error("data_file", code="too_large")
             return render(

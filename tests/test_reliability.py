@@ -268,3 +268,90 @@ def test_the_token_safe_filter_cleans_frames_nobody_marked(rf, settings):
     html = report_of(call, rf, settings, "openhumans.debug.TokenSafeExceptionReporterFilter")
     assert "unmarked_caller" in html
     assert token not in html
+
+
+# -- uploads refused before they are read ----------------------------------------------------
+
+
+class CountingInput:
+    """A request body that counts what the server read of it."""
+
+    def __init__(self, data):
+        import io
+
+        self.stream = io.BytesIO(data)
+        self.read_bytes = 0
+
+    def read(self, size=-1):
+        chunk = self.stream.read(size)
+        self.read_bytes += len(chunk)
+        return chunk
+
+    def readline(self, size=-1):
+        line = self.stream.readline(size)
+        self.read_bytes += len(line)
+        return line
+
+
+def multipart(size, boundary="BoUnDaRy"):
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="description"\r\n\r\nd\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="data_file"; '
+        'filename="big.bin"\r\nContent-Type: application/octet-stream\r\n\r\n'
+    ).encode()
+    return head + b"x" * size + f"\r\n--{boundary}--\r\n".encode(), boundary
+
+
+def post_upload(rf, member, body, boundary, content_length):
+    from django.contrib.messages.storage.fallback import FallbackStorage
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from openhumans.views import UploadFile
+
+    stream = CountingInput(body)
+    request = rf.generic(
+        "POST",
+        "/openhumans/upload/",
+        CONTENT_TYPE=f"multipart/form-data; boundary={boundary}",
+        CONTENT_LENGTH=str(content_length),
+        **{"wsgi.input": stream},
+    )
+    request.user = member.user
+    request.session = SessionStore()
+    request._messages = FallbackStorage(request)
+    request._dont_enforce_csrf_checks = True
+    return UploadFile.as_view()(request), stream
+
+
+def test_an_upload_over_the_limit_is_refused_unread(
+    member_factory, sandbox, settings, rf, tmp_path
+):
+    # Bug: the whole body went to a temporary file before the size check (1 GiB on disk for
+    # a 10 MiB limit, from any logged-in member).
+    settings.OPENHUMANS_MAX_UPLOAD_SIZE = 10_000
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # every file part would go to disk
+    member = member_factory()
+    body, boundary = multipart(5_000_000)
+    response, stream = post_upload(rf, member, body, boundary, len(body))
+    assert response.status_code == 413
+    assert b"too large" in response.content
+    assert stream.read_bytes == 0
+    assert list(tmp_path.iterdir()) == []
+    assert api_requests(sandbox, "files/upload/direct/") == 0
+
+
+def test_a_file_part_is_cut_off_at_the_limit(member_factory, sandbox, settings, rf, tmp_path):
+    # Within the form's allowance by Content-Length, but the file part itself is too big.
+    settings.OPENHUMANS_MAX_UPLOAD_SIZE = 10_000
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    member = member_factory()
+    body, boundary = multipart(60_000)
+    response, stream = post_upload(rf, member, body, boundary, len(body))
+    assert response.status_code == 413
+    assert stream.read_bytes < 10_000 + 2 * 65_536  # stopped within a chunk of the limit
+    assert api_requests(sandbox, "files/upload/direct/") == 0
+    body, boundary = multipart(9_000)
+    response, _ = post_upload(rf, member, body, boundary, len(body))
+    assert response.status_code == 302  # under the limit: uploaded
+    assert [f["basename"] for f in sandbox.files(member.oh_id)] == ["big.bin"]
