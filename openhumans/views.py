@@ -146,6 +146,37 @@ def login(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(oauth.start_login(request, next_url))
 
 
+#: Query parameter marking the second, same-site arrival at ``complete`` (SameSite=Strict).
+SAME_SITE_MARK = "openhumans_same_site"
+
+
+def _strict_cookie_withheld(request: HttpRequest) -> bool:
+    """Whether the browser withheld a SameSite=Strict session cookie on a cross-site arrival.
+
+    The return from Open Humans is a cross-site navigation: a Strict cookie is not sent with
+    it, so the login's state seems missing although this browser started it.
+    """
+    return (
+        str(settings.SESSION_COOKIE_SAMESITE).lower() == "strict"
+        and settings.SESSION_COOKIE_NAME not in request.COOKIES
+        and SAME_SITE_MARK not in request.GET
+    )
+
+
+def _same_site_bounce(request: HttpRequest) -> HttpResponse:
+    """Load ``complete`` again from our own page: a same-site navigation sends the cookie.
+
+    As django-allauth does for SameSite=Strict sessions. Nothing is stored and no cookie set.
+    """
+    query = request.GET.copy()
+    query[SAME_SITE_MARK] = "1"
+    target = f"{request.path}?{query.urlencode()}"
+    response = render(request, "openhumans/same_site_bounce.html", {"target": target})
+    response["Referrer-Policy"] = "no-referrer"  # the URL carries the code
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 @login_not_required
 @require_GET
 def complete(request: HttpRequest) -> HttpResponse:
@@ -155,6 +186,8 @@ def complete(request: HttpRequest) -> HttpResponse:
     login. Links the member to the logged-in user if there is one, else logs its user in.
     """
     stashed = oauth.pop_state(request, request.GET.get("state"))
+    if stashed is None and _strict_cookie_withheld(request):
+        return _same_site_bounce(request)
     if stashed is None:
         logger.warning("login completion refused: missing, used or unknown state")
         return _error_page(

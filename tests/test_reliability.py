@@ -355,3 +355,37 @@ def test_a_file_part_is_cut_off_at_the_limit(member_factory, sandbox, settings, 
     response, _ = post_upload(rf, member, body, boundary, len(body))
     assert response.status_code == 302  # under the limit: uploaded
     assert [f["basename"] for f in sandbox.files(member.oh_id)] == ["big.bin"]
+
+
+# -- SameSite=Strict session cookies ---------------------------------------------------------
+
+
+def test_a_strict_session_cookie_still_completes_a_login(client, sandbox, settings, db):
+    # The return from Open Humans is cross-site: the browser withholds a Strict cookie, so the
+    # state seemed unknown (a 400). We answer with a page that reloads complete same-site.
+    import html
+    import re
+
+    from .helpers import authorize, start_login
+
+    settings.SESSION_COOKIE_SAMESITE = "Strict"
+    pmid = sandbox.create_member(username="strict")["project_member_id"]
+    complete_url = authorize(sandbox, pmid, start_login(client))
+    jar = client.cookies
+    client.cookies = type(jar)()  # the cross-site arrival: no Strict cookie
+    bounce = client.get(complete_url)
+    assert bounce.status_code == 200
+    assert not bounce.cookies  # nothing stored, no cookie that would replace the session
+    assert bounce["Referrer-Policy"] == "no-referrer"
+    target = html.unescape(re.search(rb'url=([^"]+)"', bounce.content).group(1).decode())
+    assert target.startswith("/openhumans/complete?")
+    client.cookies = jar  # our own page's navigation is same-site: the cookie is sent
+    done = client.get(target)
+    assert done.status_code == 302
+    assert OpenHumansMember.objects.get(pk=pmid).user_id == int(client.session["_auth_user_id"])
+
+
+def test_a_strict_bounce_happens_once(client, sandbox, settings, db):
+    settings.SESSION_COOKIE_SAMESITE = "Strict"
+    response = client.get("/openhumans/complete", {"state": "x", "openhumans_same_site": "1"})
+    assert response.status_code == 400  # still no session: a plain "not valid" page
