@@ -145,8 +145,7 @@ def test_no_forged_notice_changes_anything_and_none_is_a_500(
     check()
     kind = "secret" if secret else "no secret"
     tried = sum(statuses.values())
-    print(f"
-[reliability] webhook fuzz ({kind}): {tried} cases, {dict(statuses)}, changes 0")
+    print(f"\n[reliability] webhook fuzz ({kind}): {tried} cases, {dict(statuses)}, changes 0")
     assert sum(statuses.values()) >= EXAMPLES * 0.9
 
 
@@ -165,5 +164,4 @@ def test_validly_signed_arbitrary_bodies_are_never_a_500(client, pmid, settings)
 
     check()
     tried = sum(statuses.values())
-    print(f"
-[reliability] webhook fuzz (validly signed): {tried} cases, {dict(statuses)}")
+    print(f"\n[reliability] webhook fuzz (validly signed): {tried} cases, {dict(statuses)}")
