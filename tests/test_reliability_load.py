@@ -179,3 +179,210 @@ def test_50_concurrent_signed_webhooks_under_gunicorn(sandbox, tmp_path, erasure
     else:
         assert remaining == 0 and OpenHumansMember.objects.count() == CLIENTS
     assert timeouts == 0
+
+
+# -- the fault workload ----------------------------------------------------------------------
+
+FAULTS = [
+    # (endpoint, fault): 200 ms on everything, 10% 5xx, dropped connections, one-shot stalls.
+    ("/", {"latency_ms": 200}),
+    ("/api/", {"error_rate": 0.10, "status": 503}),
+    ("/oauth2/token/", {"error_rate": 0.10, "status": 502}),
+    ("/", {"error_rate": 0.05, "drop_connection": True}),
+]
+STALL = {"latency_ms": 2500, "times": 1}
+STALLED = [
+    "/oauth2/token/",
+    "/api/direct-sharing/project/exchange-member/",
+    "/api/direct-sharing/project/files/delete/",
+    "/api/direct-sharing/project/files/upload/complete/",
+    "/api/direct-sharing/project/remove-members/",
+]
+
+
+class Timed:
+    """An httpx client recording how long every request took."""
+
+    def __init__(self, site: str) -> None:
+        self.http = httpx.Client(
+            base_url=site, timeout=120, limits=httpx.Limits(max_keepalive_connections=0)
+        )
+        self.durations: list[float] = []
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        started = time.monotonic()
+        try:
+            return self.http.request(method, url, **kwargs)
+        finally:
+            self.durations.append(time.monotonic() - started)
+
+
+def message_of(browser: Timed) -> str:
+    """The first flashed message on the file list (success or error), as text."""
+    page = browser.request("GET", "/openhumans/list/")
+    return page.text if page.status_code == 200 else ""
+
+
+def run_member(site: str, sandbox: Any, pmid: str, stats: Counter[str], lock: threading.Lock):
+    """One member through the views: log in, then rounds of list, upload, delete."""
+    from django.db import close_old_connections
+
+    browser = Timed(site)
+    outcome: dict[str, Any] = {"pmid": pmid, "uploaded": [], "deleted": [], "durations": None}
+    try:
+        for _attempt in range(10):  # a failed login is retried, as a person would
+            http, complete_url = prepare_login(site, sandbox, pmid)
+            browser.http.cookies = http.cookies
+            http.close()
+            done = browser.request("GET", complete_url)
+            ok = done.status_code == 302 and done.headers["location"] == "/"
+            with lock:
+                stats["login ok" if ok else f"login failed {done.status_code}"] += 1
+            if ok:
+                break
+        else:
+            outcome["login"] = False
+            return outcome
+        outcome["login"] = True
+        for round_ in range(2):
+            # Expire the access token here and on Open Humans: every round refreshes.
+            OpenHumansMember.objects.filter(pk=pmid).update(
+                token_expires=datetime(2000, 1, 1, tzinfo=UTC)
+            )
+            close_old_connections()
+            sandbox.expire_access_tokens(pmid)
+            listed = browser.request("GET", "/openhumans/list/")
+            with lock:
+                stats[f"list {listed.status_code}"] += 1
+            name = f"r{round_}.txt"
+            sent = browser.request(
+                "POST",
+                "/openhumans/upload/",
+                data={"description": "d", "tags": "t", "next": "/openhumans/list/"},
+                files={"data_file": (name, b"payload " * 10, "text/plain")},
+            )
+            said_ok = sent.status_code == 302 and f"Uploaded {name}" in message_of(browser)
+            with lock:
+                stats[f"upload {'ok' if said_ok else sent.status_code}"] += 1
+            if said_ok:
+                outcome["uploaded"].append(name)
+            removed = browser.request(
+                "POST",
+                "/openhumans/delete_file",
+                data={"file_basename": name, "next": "/openhumans/list/"},
+            )
+            said_ok = removed.status_code == 302 and "Deleted" in message_of(browser)
+            with lock:
+                stats[f"delete {'ok' if said_ok else removed.status_code}"] += 1
+            if said_ok:
+                outcome["deleted"].append(name)
+        return outcome
+    finally:
+        outcome["durations"] = browser.durations
+        browser.http.close()
+
+
+def test_fault_workload(sandbox, tmp_path):
+    """50 members through the views under faults: 0 lost, 0 notices dropped, 0 false successes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+    from django.db import close_old_connections
+
+    from openhumans.models import PendingDeauthNotice
+
+    members = [sandbox.create_member(username=f"w{i}")["project_member_id"] for i in range(CLIENTS)]
+    settings = site_settings(
+        sandbox, OPENHUMANS_TIMEOUT=2, OPENHUMANS_MASTER_TOKEN=sandbox.master_token
+    )
+    stats: Counter[str] = Counter()
+    lock = threading.Lock()
+    with Gunicorn(tmp_path / "gunicorn.log", **settings) as site:
+        sandbox.configure(webhook_url=site.url + "/openhumans/deauth", webhook_secret=SECRET)
+        for endpoint, fault in FAULTS:
+            sandbox.set_fault(endpoint=endpoint, **fault)
+        injected = 0
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            futures = [
+                pool.submit(run_member, site.url, sandbox, pmid, stats, lock) for pmid in members
+            ]
+            while not all(f.done() for f in futures):
+                for endpoint in STALLED:  # a one-shot 2.5 s stall somewhere, again and again
+                    sandbox.set_fault(endpoint=endpoint, **STALL)
+                    injected += 1
+                time.sleep(1.0)
+            outcomes = [f.result() for f in futures]
+        # Half the members are deleted here (notices owed to Open Humans, sent under the same
+        # faults), the other half leave on Open Humans (the webhook, under faults).
+        deleted, leaving = members[: CLIENTS // 2], members[CLIENTS // 2 :]
+        from django.contrib.auth import get_user_model
+
+        for pmid in deleted:
+            close_old_connections()
+            get_user_model().objects.filter(openhumansmember__oh_id=pmid).delete()
+        for pmid in leaving:
+            sandbox.leave(pmid, erasure_requested=True)
+        retries = 0
+        for retries in range(1, 30):  # cron, every so often, until nothing is owed
+            try:
+                call_command("openhumans_retry_deauth", stdout=__import__("io").StringIO())
+                break
+            except CommandError:
+                time.sleep(0.5)
+        took = time.monotonic() - started
+        counts = sandbox.request_log()["counts"]
+        sandbox.clear_faults()
+        # Members still in: each must be usable through the views (the fault-free check).
+        timeouts = site.worker_timeouts()
+        webhook_statuses = Counter(d["status"] for d in sandbox.webhooks())
+    durations = [d for o in outcomes for d in o["durations"]]
+    lost = [
+        pmid
+        for pmid in members
+        if sandbox.member(pmid)["active"]
+        and pmid not in deleted
+        and ((m := OpenHumansMember.objects.filter(pk=pmid).first()) is None or m.oh_deauth)
+    ]
+    not_left = [pmid for pmid in leaving if OpenHumansMember.objects.filter(pk=pmid).exists()]
+    still_in = [pmid for pmid in deleted if sandbox.member(pmid)["active"]]
+    false_uploads = [
+        (o["pmid"], name)
+        for o in outcomes
+        for name in o["uploaded"]
+        if name not in o["deleted"]
+        and name not in {f["basename"] for f in sandbox.files(o["pmid"])}
+    ]
+    false_deletes = [
+        (o["pmid"], name)
+        for o in outcomes
+        for name in o["deleted"]
+        if name in {f["basename"] for f in sandbox.files(o["pmid"])}
+    ]
+    needs_reauth = OpenHumansMember.objects.filter(needs_reauthorization=True).count()
+    report(
+        "fault workload",
+        members=CLIENTS,
+        view_requests=len(durations),
+        sandbox_requests=sum(counts.values()),
+        one_shot_stalls=injected,
+        outcomes=dict(stats),
+        members_lost=len(lost),
+        needs_reauthorization=needs_reauth,
+        notices_dropped=len(still_in),
+        notices_pending=PendingDeauthNotice.objects.count(),
+        retry_runs=retries,
+        leavers_not_applied=len(not_left),
+        webhook_statuses=dict(webhook_statuses),
+        false_successes=len(false_uploads) + len(false_deletes),
+        slowest_request_s=round(max(durations), 2),
+        worker_timeouts=timeouts,
+        seconds=round(took, 1),
+    )
+    assert all(o["login"] for o in outcomes)
+    assert lost == []
+    assert still_in == [] and PendingDeauthNotice.objects.count() == 0
+    assert not_left == []
+    assert false_uploads == [] and false_deletes == []
+    assert timeouts == 0 and max(durations) < 30
