@@ -7,17 +7,25 @@ VENV ?= .venv
 # Extra requirement for a CI leg, e.g. DJANGO_SPEC='Django>=6,<7'.
 DJANGO_SPEC ?=
 BIN := $(VENV)/bin
+# The demo needs only the library; tests, lint, types and docs need the extras too.
+DEMO_STAMP := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck docs bench clean
+.PHONY: demo test lint typecheck docs bench dist clean
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,docs]' $(if $(DJANGO_SPEC),'$(DJANGO_SPEC)')
-	@touch $(STAMP)
 
-demo: $(STAMP)
+$(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e . $(if $(DJANGO_SPEC),'$(DJANGO_SPEC)')
+	@touch $(DEMO_STAMP)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]' $(if $(DJANGO_SPEC),'$(DJANGO_SPEC)')
+	@touch $(STAMP) $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/python example/run_demo.py
 
 test: $(STAMP)
@@ -36,5 +44,11 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
+# A wheel of this version in dist/, for `pip install dist/django_open_humans-*.whl`.
+dist: $(DEMO_STAMP)
+	rm -rf build dist
+	$(BIN)/python -m pip wheel --quiet --no-deps -w dist .
+	@ls dist/*.whl
+
 clean:
-	rm -rf $(VENV) docs/_build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) docs/_build build dist .pytest_cache .mypy_cache .ruff_cache

@@ -44,6 +44,12 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _default_sigint() -> None:
+    # Run in each child before exec: a parent that ignores SIGINT (a background job, nohup,
+    # some CI runners) would pass SIG_IGN on, and the servers could not be stopped cleanly.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def keep_state_consistent(db: Path, state: Path) -> None:
     """Start both stores afresh if only one is left: the site's tokens must be the sandbox's."""
     leftovers = [db, state, state.with_name(state.name + ".files")]
@@ -114,7 +120,14 @@ def main() -> int:
 
     procs: list[subprocess.Popen] = []
     # New sessions: Ctrl-C reaches only this script, which then stops the servers in order.
-    popen = {"env": env, "cwd": EXAMPLE_DIR, "start_new_session": True}
+    popen = {
+        "env": env,
+        "cwd": EXAMPLE_DIR,
+        "start_new_session": True,
+        "preexec_fn": _default_sigint,
+    }
+    # Ctrl-C and SIGTERM stop the demo even when this script inherited SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         procs.append(subprocess.Popen(sandbox_cmd, **popen))

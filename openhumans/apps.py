@@ -17,7 +17,7 @@ class OpenHumansConfig(AppConfig):
         from django.db.backends.signals import connection_created
 
         from . import checks as oh_checks
-        from . import receivers  # noqa: F401  (connects the pre_delete receiver)
+        from . import webhooks  # noqa: F401  (connects the deauth-on-delete receiver)
         from .db import set_busy_timeout
 
         checks.register(oh_checks.check_settings, checks.Tags.compatibility)

@@ -5,35 +5,43 @@ openhumans.E002  a base URL setting is not an absolute http(s) URL
 openhumans.E003  a numeric setting (timeout, state age, upload size) is not a valid number
 openhumans.W001  no OPENHUMANS_WEBHOOK_SECRET while DEBUG is off
 openhumans.W002  OpenHumansBackend is not in AUTHENTICATION_BACKENDS
-openhumans.W003  an OPENHUMANS_* setting this app does not know (a typo?)
-openhumans.W004  a SQLite database configured so that concurrent requests can fail
+openhumans.W003  an OPENHUMANS_* setting this app does not know but nearly matches (a typo?)
+openhumans.W004  OPENHUMANS_CLIENT_ID or _SECRET still holds a placeholder from the docs
+openhumans.W005  a SQLite database configured so that concurrent requests can fail
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 
-from .conf import DEFAULTS, NUMBERS, REQUIRED, number_problem
+from .conf import DEFAULTS, SETTINGS, problem
 
 BACKEND_PATH = "openhumans.backends.OpenHumansBackend"
 
+#: Values copied from examples that no Open Humans project has as its credentials.
+_PLACEHOLDER = re.compile(
+    r"\A\s*(?:<.*>|\.\.\.|x+|changeme|change[-_ ]me|todo|(?:your|my)[-_ ]?client[-_ ]?"
+    r"(?:id|secret)|client[-_ ]?(?:id|secret))\s*\Z",
+    re.IGNORECASE,
+)
 
-def _is_base_url(value: object) -> bool:
-    if not isinstance(value, str):
-        return False
-    parts = urlsplit(value)
-    return parts.scheme in {"http", "https"} and bool(parts.netloc) and not parts.query
+
+def _looks_like_a_typo(name: str) -> list[str]:
+    """The known settings ``name`` nearly matches (a project's own OPENHUMANS_FOO is not one)."""
+    return difflib.get_close_matches(name, list(DEFAULTS), n=1, cutoff=0.9)
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Report missing or malformed OPENHUMANS_* settings."""
     messages: list[CheckMessage] = []
-    for name in REQUIRED:
-        if not getattr(settings, name, None):
+    for name, setting in SETTINGS.items():
+        value = getattr(settings, name, setting.default)
+        if setting.required and not value:
             messages.append(
                 Error(
                     f"The {name} setting is required by django-open-humans.",
@@ -41,20 +49,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                     id="openhumans.E001",
                 )
             )
-    for name in ("OPENHUMANS_APP_BASE_URL", "OPENHUMANS_OH_BASE_URL"):
-        value = getattr(settings, name, DEFAULTS[name])
-        if value and not _is_base_url(value):
-            messages.append(
-                Error(
-                    f"{name} must be an absolute http(s) URL such as "
-                    f"'https://example.org', not {value!r}.",
-                    id="openhumans.E002",
-                )
-            )
-    for name in NUMBERS:
-        problem = number_problem(name, getattr(settings, name, DEFAULTS[name]))
-        if problem:
-            messages.append(Error(problem, id="openhumans.E003"))
+        elif wrong := problem(name, value):
+            messages.append(Error(wrong, id=setting.check_id))
     if not settings.DEBUG and not getattr(settings, "OPENHUMANS_WEBHOOK_SECRET", None):
         messages.append(
             Warning(
@@ -73,20 +69,33 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="openhumans.W002",
             )
         )
-    for name in dir(settings):
-        if name.startswith("OPENHUMANS_") and name not in DEFAULTS:
+    for name in ("OPENHUMANS_CLIENT_ID", "OPENHUMANS_CLIENT_SECRET"):
+        value = getattr(settings, name, None)
+        if isinstance(value, str) and _PLACEHOLDER.match(value):
             messages.append(
                 Warning(
-                    f"{name} is not a django-open-humans setting; it is ignored.",
-                    hint="Known settings: " + ", ".join(DEFAULTS) + ".",
-                    id="openhumans.W003",
+                    f"{name} looks like a placeholder ({value!r}); Open Humans will refuse it.",
+                    hint="Copy the value from your project's page on Open Humans "
+                    "(https://www.openhumans.org/direct-sharing/projects/manage/), or use the "
+                    "sandbox's client id and secret.",
+                    id="openhumans.W004",
                 )
             )
+    for name in dir(settings):
+        if name.startswith("OPENHUMANS_") and name not in DEFAULTS:
+            if matches := _looks_like_a_typo(name):
+                messages.append(
+                    Warning(
+                        f"{name} is not a django-open-humans setting; it is ignored.",
+                        hint=f"Did you mean {matches[0]}?",
+                        id="openhumans.W003",
+                    )
+                )
     return messages
 
 
 def check_sqlite(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Report SQLite databases (of settings.DATABASES) unsafe under concurrency (W004)."""
+    """Report SQLite databases (of settings.DATABASES) unsafe under concurrency (W005)."""
     return sqlite_warnings(settings.DATABASES)
 
 
@@ -94,7 +103,8 @@ def sqlite_warnings(databases: dict[str, dict[str, Any]]) -> list[CheckMessage]:
     """Say what to set where a SQLite database cannot be made safe under concurrency.
 
     The app takes SQLite's write lock before it reads on every path that writes (see
-    ``openhumans.db``) and sets a busy timeout when the project sets none; it cannot help
+    ``openhumans.db``), holds it across no network call, and sets a busy timeout when the
+    project sets none; it cannot help
     when the project chose a shorter timeout, or runs each request in a transaction that
     has already read (ATOMIC_REQUESTS without IMMEDIATE transactions).
     """
@@ -112,8 +122,8 @@ def sqlite_warnings(databases: dict[str, dict[str, Any]]) -> list[CheckMessage]:
         problems = []
         if isinstance(timeout, int | float) and timeout < wanted:
             problems.append(
-                f"its OPTIONS timeout ({timeout:g} s) is shorter than a token refresh may hold "
-                f"the write lock ({wanted:g} s)"
+                f"its OPTIONS timeout ({timeout:g} s) is shorter than the {wanted:g} s a "
+                "request may wait for the write lock under load"
             )
         if db.get("ATOMIC_REQUESTS") and not immediate:
             problems.append(
@@ -125,7 +135,7 @@ def sqlite_warnings(databases: dict[str, dict[str, Any]]) -> list[CheckMessage]:
                 Warning(
                     f"SQLite database {alias!r}: " + "; ".join(problems) + ".",
                     hint=f"Set {fix} in DATABASES[{alias!r}] (Django 5.1+).",
-                    id="openhumans.W004",
+                    id="openhumans.W005",
                 )
             )
     return messages

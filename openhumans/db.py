@@ -37,7 +37,7 @@ def lock_for_write(model: Any, using: str | None = None) -> None:
 
 
 def busy_timeout() -> float:
-    """Seconds a SQLite connection should wait for the write lock: a refresh holds it."""
+    """Seconds a SQLite connection waits for the write lock (many short writers queue)."""
     try:
         token_timeout = float(get_setting("OPENHUMANS_TOKEN_TIMEOUT"))
     except OpenHumansConfigurationError:

@@ -2,12 +2,12 @@
 
 ::
 
-    OpenHumansError                      root of everything below
-    ├── OpenHumansConfigurationError     a required setting is missing (also ImproperlyConfigured)
+    OpenHumansError                      root of every error in using Open Humans
     ├── InvalidArgumentError             bad input refused before any request (also ValueError)
     ├── OpenHumansConnectionError        transport failure or timeout talking to Open Humans
     ├── MemberDeauthorizedError          the member left, or their token refresh was refused
     │   └── ReauthorizationRequiredError the member's token pair was lost, not withdrawn
+    ├── MemberLinkError                  the Open Humans account or the Django user is taken
     └── OpenHumansAPIResponseError       Open Humans answered with an error status
         ├── BadRequestError              400 from the project API; ``.errors``: a field map
         ├── InvalidTokenError            401 from the project API: the token is unusable
@@ -15,6 +15,12 @@
         ├── ServerError                  5xx
         └── OAuthError                   error from /oauth2/token/; ``.error``: the OAuth2 code
             └── InvalidGrantError        invalid_grant (400 now, 401 in 2018): re-authorize
+
+    ImproperlyConfigured                 (Django's)
+    └── OpenHumansConfigurationError     a setting is missing or invalid; names it
+
+A configuration error stands apart, as in django-anymail: ``except OpenHumansError`` never
+swallows a misconfiguration, which stays a 500 naming the setting.
 
 Every response error carries ``status_code``, the parsed ``body`` and the ``url`` with any
 ``access_token`` redacted. No token ever appears in an exception message.
@@ -33,6 +39,7 @@ __all__ = [
     "InvalidGrantError",
     "InvalidTokenError",
     "MemberDeauthorizedError",
+    "MemberLinkError",
     "NotFoundError",
     "OAuthError",
     "OpenHumansAPIResponseError",
@@ -60,8 +67,8 @@ class OpenHumansError(Exception):
     """Root of every error raised by django-open-humans."""
 
 
-class OpenHumansConfigurationError(OpenHumansError, ImproperlyConfigured):
-    """A required setting is missing or invalid; the message names it."""
+class OpenHumansConfigurationError(ImproperlyConfigured):
+    """A required setting is missing or invalid; the message names it (not an OpenHumansError)."""
 
 
 class InvalidArgumentError(OpenHumansError, ValueError):
@@ -91,6 +98,10 @@ class ReauthorizationRequiredError(MemberDeauthorizedError):
     a dead one. The member stays in the project; they must log in again (or the app acts
     for them with ``OPENHUMANS_MASTER_TOKEN``).
     """
+
+
+class MemberLinkError(OpenHumansError):
+    """The Open Humans account and the Django user cannot be linked (one of them is taken)."""
 
 
 class OpenHumansAPIResponseError(OpenHumansError):

@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 
-from .client.api import MAX_FILE_ID
+from .client import MAX_FILE_ID
 from .conf import get_setting
 
 _FILE_ID = re.compile(r"^[0-9]{1,19}$")

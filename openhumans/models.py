@@ -1,35 +1,46 @@
 """OpenHumansMember: an Open Humans account linked to a Django user, and its API calls.
 
 Every network call goes through :class:`openhumans.client.OpenHumansClient` (or the client's
-token functions) with ``OPENHUMANS_OH_BASE_URL`` and ``OPENHUMANS_TIMEOUT`` read at call time.
+token functions) over the process's shared connection pool, with ``OPENHUMANS_OH_BASE_URL``
+and ``OPENHUMANS_TIMEOUT`` read at call time (a changed setting gets its own pool).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import IO, Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, OperationalError, models, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from . import client as oh_client
-from .client.api import check_file_selector, check_message_args, check_stream, check_upload_args
+from .client import check_file_selector, check_message_args, check_stream, check_upload_args
 from .conf import get_setting, redirect_uri
 from .db import lock_for_write
 from .exceptions import (
-    BadRequestError,
     InvalidArgumentError,
     InvalidGrantError,
     InvalidTokenError,
     MemberDeauthorizedError,
-    OpenHumansError,
+    MemberLinkError,
+    OpenHumansConnectionError,
     ReauthorizationRequiredError,
+)
+from .tokens import (
+    REFRESH_MARGIN,
+    client_for,
+    master_token,
+    refresh_pair,
+    still_in_project,
+    stored_time,
+    token_fields,
 )
 
 __all__ = [
@@ -47,12 +58,13 @@ T = TypeVar("T")
 #: the client holds the member's own token, the member's id when it holds the master token.
 Operation = Callable[[oh_client.OpenHumansClient, "str | None"], T]
 
-#: Refresh when fewer than this many seconds of access-token life remain (spec §1.4).
-REFRESH_MARGIN = timedelta(seconds=60)
+#: Returned by _take_lease while another caller's refresh of the member is under way.
+_BUSY = object()
 
 
-class MemberLinkError(OpenHumansError):
-    """The Open Humans account and the Django user cannot be linked (one of them is taken)."""
+def _lease_seconds() -> float:
+    """How long a refresh may hold a member's lease: its deadline, and a margin."""
+    return float(get_setting("OPENHUMANS_TOKEN_TIMEOUT")) + 5.0
 
 
 def make_unique_username(base: str) -> str:
@@ -73,70 +85,6 @@ def _printable(value: str) -> bool:
     return value.isascii() and value.isprintable() and " " not in value
 
 
-def _stored_time(value: datetime) -> datetime:
-    """Return the client's aware expiry as the project stores datetimes (USE_TZ or not)."""
-    if not settings.USE_TZ and timezone.is_aware(value):
-        # 0.2.0 ran with USE_TZ = False too; SQLite/MySQL refuse aware datetimes then.
-        return timezone.make_naive(value)
-    return value
-
-
-@sensitive_variables()  # tokens in every frame below: never in error reports
-def _token_fields(data: Any) -> tuple[str, str, datetime]:
-    """Return (access, refresh, expiry) from a TokenSet or a token endpoint dict (spec §1.2)."""
-    if isinstance(data, oh_client.TokenSet):
-        return data.access_token, data.refresh_token, _stored_time(data.expires_at)
-    if isinstance(data, Mapping):
-        access, refresh = data.get("access_token"), data.get("refresh_token")
-        try:
-            expires = timezone.now() + timedelta(seconds=int(data["expires_in"]))
-        except (KeyError, TypeError, ValueError, OverflowError) as err:
-            raise InvalidArgumentError("data", "needs expires_in, a number of seconds") from err
-        if not (isinstance(access, str) and access and isinstance(refresh, str) and refresh):
-            raise InvalidArgumentError("data", "needs access_token and refresh_token strings")
-        return access, refresh, expires
-    raise InvalidArgumentError("data", "must be a TokenSet or a token response dict")
-
-
-@sensitive_variables()  # tokens in every frame below: never in error reports
-def _new_client(access_token: str) -> oh_client.OpenHumansClient:
-    return oh_client.OpenHumansClient(
-        access_token,
-        base_url=get_setting("OPENHUMANS_OH_BASE_URL"),
-        timeout=float(get_setting("OPENHUMANS_TIMEOUT")),
-    )
-
-
-def _master_token() -> str | None:
-    token = get_setting("OPENHUMANS_MASTER_TOKEN")
-    return token if isinstance(token, str) and token else None
-
-
-@sensitive_variables()  # tokens in every frame below: never in error reports
-def _still_in_project(oh_id: str) -> bool | None:
-    """Ask Open Humans (master token) whether ``oh_id`` is an active member; None: unknown."""
-    master = _master_token()
-    if master is None:
-        return None
-    try:
-        with _new_client(master) as api:
-            return oh_id in api.member_ids()
-    except OpenHumansError as err:
-        logger.warning("could not check member %s with the master token: %s", oh_id, err)
-        return None
-
-
-@sensitive_variables()  # tokens in every frame below: never in error reports
-def _refresh(refresh_token: str, client_id: str | None, client_secret: str | None) -> Any:
-    return oh_client.refresh(
-        refresh_token=refresh_token,
-        client_id=client_id or get_setting("OPENHUMANS_CLIENT_ID"),
-        client_secret=client_secret or get_setting("OPENHUMANS_CLIENT_SECRET"),
-        base_url=get_setting("OPENHUMANS_OH_BASE_URL"),
-        timeout=float(get_setting("OPENHUMANS_TOKEN_TIMEOUT")),
-    )
-
-
 class OpenHumansMember(models.Model):
     """Data storage, auth, etc. related to an Open Humans member account."""
 
@@ -154,6 +102,9 @@ class OpenHumansMember(models.Model):
     # When the member last authorized this project (logged in): deauth notices older than
     # this are replays from before they re-joined, and are ignored.
     authorized_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Until when one caller is refreshing the pair (no lock is held across the network call:
+    # on SQLite that would stop every write of the site for as long).
+    refresh_lease = models.DateTimeField(null=True, blank=True, editable=False)
     created = models.DateTimeField(default=timezone.now, editable=False)
     updated = models.DateTimeField(auto_now=True)
 
@@ -182,7 +133,7 @@ class OpenHumansMember(models.Model):
             raise InvalidArgumentError(
                 "oh_id", "must be a project member id of 1-16 printable ASCII characters"
             )
-        access, refresh, expires = _token_fields(data)
+        access, refresh, expires = token_fields(data)
         with transaction.atomic():
             if user is None:
                 user_model = get_user_model()
@@ -202,7 +153,7 @@ class OpenHumansMember(models.Model):
         return member
 
     @classmethod
-    @sensitive_variables()  # tokens in every frame below: never in error reports
+    @sensitive_variables()
     def get_create_member(cls, data: Any, user: Any = None) -> OpenHumansMember:
         """Use the token exchange's ``data`` to create or update the member, and return it.
 
@@ -210,19 +161,18 @@ class OpenHumansMember(models.Model):
         user; raises MemberLinkError if the member belongs to another user or the user has
         another member. Concurrent first logins of one member create one user.
         """
-        access, _, _ = _token_fields(data)
-        with _new_client(access) as api:
-            oh_id = api.exchange_member().project_member_id
+        access, _, _ = token_fields(data)
+        oh_id = client_for(access).exchange_member().project_member_id
         return cls._store_tokens(oh_id, data, user)
 
     @classmethod
-    @sensitive_variables()  # tokens in every frame below: never in error reports
+    @sensitive_variables()
     def _store_tokens(cls, oh_id: str, data: Any, user: Any) -> OpenHumansMember:
-        access, refresh, expires = _token_fields(data)
+        access, refresh, expires = token_fields(data)
         for _attempt in range(3):
             try:
                 with transaction.atomic():
-                    lock_for_write(cls)
+                    lock_for_write(cls)  # SQLite: the write lock before the read
                     member = cls.objects.select_for_update().filter(oh_id=oh_id).first()
                     if member is None:
                         if user is not None and cls.objects.filter(user=user).exists():
@@ -240,6 +190,7 @@ class OpenHumansMember(models.Model):
                     member.token_expires = expires
                     member.oh_deauth = member.needs_reauthorization = False
                     member.authorized_at = timezone.now()
+                    member.refresh_lease = None
                     member.save()
                     logger.info("Open Humans member %s re-authorized", oh_id)
                     return member
@@ -250,7 +201,7 @@ class OpenHumansMember(models.Model):
         raise MemberLinkError(f"Could not store Open Humans member {oh_id}.")
 
     @classmethod
-    @sensitive_variables()  # tokens in every frame below: never in error reports
+    @sensitive_variables()
     def oh_code_to_member(
         cls, code: str, *, code_verifier: str | None = None, user: Any = None
     ) -> OpenHumansMember:
@@ -269,7 +220,8 @@ class OpenHumansMember(models.Model):
             redirect_uri=redirect_uri(),
             code_verifier=code_verifier,
             base_url=get_setting("OPENHUMANS_OH_BASE_URL"),
-            timeout=float(get_setting("OPENHUMANS_TOKEN_TIMEOUT")),
+            timeout=get_setting("OPENHUMANS_TOKEN_TIMEOUT"),
+            shared=True,
         )
         return cls.get_create_member(tokens, user=user)
 
@@ -304,6 +256,110 @@ class OpenHumansMember(models.Model):
             )
         return None
 
+    def _reload(self, *, lock: bool = False) -> OpenHumansMember:
+        """Load this member's row (locked for update); raise MemberDeauthorizedError (or
+        ReauthorizationRequiredError) if it is gone or its tokens cannot be used."""
+        rows = type(self).objects.select_for_update() if lock else type(self).objects
+        row = rows.filter(pk=self.pk).first()
+        if row is None:
+            raise MemberDeauthorizedError(f"Open Humans member {self.oh_id} no longer exists.")
+        self._load_tokens(row)
+        if (unusable := self._unusable()) is not None:
+            raise unusable
+        return row
+
+    def _refresh_due(self, *, force: bool, seen: str, stale_token: str | None) -> bool:
+        """Whether this (fresh) row still needs the refresh a caller asked for.
+
+        Forced: unless another caller rotated the pair while we waited for it.
+        Otherwise: when the token is near expiry, or is the one the caller saw refused.
+        """
+        if force:
+            return self.access_token == seen
+        return self._needs_refresh() or self.access_token == stale_token
+
+    def _take_lease(self, *, force: bool, seen: str, stale_token: str | None) -> Any:
+        """In a short transaction: the lease's end if this caller must refresh now, None if
+        no refresh is due any more, ``_BUSY`` while another caller holds the lease."""
+        with transaction.atomic():
+            lock_for_write(type(self))  # SQLite: the write lock before the read
+            row = self._reload(lock=True)
+            if not row._refresh_due(force=force, seen=seen, stale_token=stale_token):
+                return None
+            now = timezone.now()
+            if row.refresh_lease is not None and row.refresh_lease > now:
+                return _BUSY
+            lease = now + timedelta(seconds=_lease_seconds())
+            type(self).objects.filter(pk=self.pk).update(refresh_lease=lease)
+            return lease
+
+    @sensitive_variables()
+    def _rotate(self, lease: datetime, client_id: str | None, client_secret: str | None) -> None:
+        """Trade the refresh token for a new pair (no lock held) and store it, always."""
+        rows = type(self).objects.filter(pk=self.pk)
+        old_refresh = self.refresh_token
+        try:
+            tokens = refresh_pair(old_refresh, client_id, client_secret)
+        except InvalidGrantError:
+            # Not "the member left": a refresh whose answer we lost (a timeout, a dropped
+            # connection, a killed worker) rotated the pair too (spec §1.4).
+            rows.filter(refresh_token=old_refresh).update(
+                needs_reauthorization=True, refresh_lease=None, updated=timezone.now()
+            )
+            self.needs_reauthorization = True
+            self._classify_refused()
+            raise self._unusable() or ReauthorizationRequiredError(self.oh_id) from None
+        except BaseException:
+            rows.filter(refresh_lease=lease).update(refresh_lease=None)
+            raise
+        self.access_token, self.refresh_token = tokens.access_token, tokens.refresh_token
+        self.token_expires = stored_time(tokens.expires_at)
+        self._store_rotated(old_refresh)
+        logger.info("refreshed the tokens of Open Humans member %s", self.oh_id)
+
+    @sensitive_variables()
+    def _store_rotated(self, old_refresh: str) -> None:
+        """Store the pair Open Humans just issued: the old one is dead, this must not fail."""
+        fields = {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "token_expires": self.token_expires,
+        }
+        for attempt in range(5):
+            try:
+                stored = (
+                    type(self)
+                    .objects.filter(pk=self.pk)
+                    .update(**fields, refresh_lease=None, updated=timezone.now())
+                )
+                if not stored:
+                    # Deleted while we refreshed: its deauth notice holds the pair we rotated.
+                    PendingDeauthNotice.objects.filter(
+                        project_member_id=self.oh_id, refresh_token=old_refresh
+                    ).update(**fields)
+                return
+            except OperationalError:  # "database is locked" beyond the busy timeout
+                if attempt == 4:
+                    logger.error("could not store the new pair of member %s", self.oh_id)
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+
+    def _classify_refused(self) -> None:
+        """After a refused refresh: with the master token, tell "left" from "tokens lost"."""
+        still_in = still_in_project(self.oh_id)
+        if still_in is False:
+            type(self).objects.filter(pk=self.pk).update(
+                oh_deauth=True, needs_reauthorization=False, updated=timezone.now()
+            )
+            self.oh_deauth, self.needs_reauthorization = True, False
+            logger.warning("Open Humans member %s left the project: deauthorized", self.oh_id)
+        else:
+            logger.warning(
+                "Open Humans refused to refresh member %s (%s): they must log in again",
+                self.oh_id,
+                "still in the project" if still_in else "left or lost tokens: unknown",
+            )
+
     def get_access_token(
         self, client_id: str | None = None, client_secret: str | None = None
     ) -> str:
@@ -324,7 +380,7 @@ class OpenHumansMember(models.Model):
         """Refresh the token pair now, whatever its expiry; raises like get_access_token()."""
         self._access_token(client_id, client_secret, force=True)
 
-    @sensitive_variables()  # tokens in every frame below: never in error reports
+    @sensitive_variables()
     def _access_token(
         self,
         client_id: str | None,
@@ -334,75 +390,25 @@ class OpenHumansMember(models.Model):
         stale_token: str | None = None,
     ) -> str:
         # Re-read the row: another process may have rotated the pair, which kills the token
-        # this instance holds (spec §1.4).
-        current = type(self).objects.filter(pk=self.pk).first()
-        if current is None:
-            raise MemberDeauthorizedError(f"Open Humans member {self.oh_id} no longer exists.")
-        self._load_tokens(current)
-        if (unusable := self._unusable()) is not None:
-            raise unusable
-        if not force and stale_token is None and not self._needs_refresh():
-            return self.access_token
-        refused = False
-        with transaction.atomic():
-            # SQLite: the write lock before the read, or the save after a successful
-            # rotation could fail with "database is locked" and lose the new pair.
-            lock_for_write(type(self))
-            locked = type(self).objects.select_for_update().filter(pk=self.pk).first()
-            if locked is None:
-                raise MemberDeauthorizedError(f"Open Humans member {self.oh_id} no longer exists.")
-            wanted = (
-                force
-                or locked._needs_refresh()
-                or (stale_token is not None and locked.access_token == stale_token)
-            )
-            usable = not (locked.oh_deauth or locked.needs_reauthorization)
-            if usable and wanted and (not force or locked.access_token == self.access_token):
-                # The one network call made inside a transaction, on purpose: Open Humans
-                # rotates the refresh token and kills the old access token at once (spec
-                # §1.4), so the exchange must be serialized by this row lock; a second caller
-                # waits here and then finds the fresh pair instead of refreshing again. It
-                # ends by OPENHUMANS_TOKEN_TIMEOUT, a total deadline.
-                try:
-                    tokens = _refresh(locked.refresh_token, client_id, client_secret)
-                except InvalidGrantError:
-                    # Not "the member left": a refresh whose answer we lost (a timeout, a
-                    # dropped connection, a killed worker) rotated the pair too.
-                    locked.needs_reauthorization = True
-                    locked.save(update_fields=["needs_reauthorization", "updated"])
-                    refused = True
-                else:
-                    locked.access_token = tokens.access_token
-                    locked.refresh_token = tokens.refresh_token
-                    locked.token_expires = _stored_time(tokens.expires_at)
-                    locked.save(
-                        update_fields=["access_token", "refresh_token", "token_expires", "updated"]
-                    )
-                    logger.info("refreshed the tokens of Open Humans member %s", self.oh_id)
-            self._load_tokens(locked)
-        if refused:
-            self._classify_refused()
-        if (unusable := self._unusable()) is not None:
-            raise unusable
+        # this instance holds (spec §1.4). A fresh token costs this one query.
+        seen = self._reload().access_token
+        if not (force or stale_token or self._needs_refresh()):
+            return seen
+        # Open Humans rotates the refresh token and kills the old access token at once, so
+        # one caller refreshes (holding a lease on the row) while the others wait for its
+        # pair; no lock is held across the call, which ends by OPENHUMANS_TOKEN_TIMEOUT.
+        give_up = time.monotonic() + _lease_seconds() + 1.0
+        while (lease := self._take_lease(force=force, seen=seen, stale_token=stale_token)) is _BUSY:
+            if time.monotonic() > give_up:
+                raise OpenHumansConnectionError(
+                    f"another refresh of Open Humans member {self.oh_id} did not finish"
+                )
+            time.sleep(0.1)
+        if lease is not None:
+            self._rotate(lease, client_id, client_secret)
         return self.access_token
 
-    def _classify_refused(self) -> None:
-        """After a refused refresh: with the master token, tell "left" from "tokens lost"."""
-        still_in = _still_in_project(self.oh_id)
-        if still_in is False:
-            type(self).objects.filter(pk=self.pk).update(
-                oh_deauth=True, needs_reauthorization=False, updated=timezone.now()
-            )
-            self.oh_deauth, self.needs_reauthorization = True, False
-            logger.warning("Open Humans member %s left the project: deauthorized", self.oh_id)
-        else:
-            logger.warning(
-                "Open Humans refused to refresh member %s (%s): they must log in again",
-                self.oh_id,
-                "still in the project" if still_in else "left or lost tokens: unknown",
-            )
-
-    @sensitive_variables()  # tokens in every frame below: never in error reports
+    @sensitive_variables()
     def _call(self, operation: Operation[T], *, retry: bool = True) -> T:
         """Run ``operation`` with a client holding a fresh token; retry once after a 401.
 
@@ -414,8 +420,7 @@ class OpenHumansMember(models.Model):
         except ReauthorizationRequiredError:
             return self._call_as_project(operation)
         try:
-            with _new_client(token) as api:
-                return operation(api, None)
+            return operation(client_for(token), None)
         except InvalidTokenError:
             if not retry:
                 raise
@@ -425,16 +430,14 @@ class OpenHumansMember(models.Model):
                 token = self._access_token(None, None, force=False, stale_token=token)
             except ReauthorizationRequiredError:
                 return self._call_as_project(operation)
-            with _new_client(token) as api:
-                return operation(api, None)
+            return operation(client_for(token), None)
 
-    @sensitive_variables()  # tokens in every frame below: never in error reports
+    @sensitive_variables()
     def _call_as_project(self, operation: Operation[T]) -> T:
-        master = _master_token()
+        master = master_token()
         if master is None or self.oh_deauth:
             raise self._unusable() or ReauthorizationRequiredError(self.oh_id)
-        with _new_client(master) as api:
-            return operation(api, self.oh_id)
+        return operation(client_for(master), self.oh_id)
 
     # -- the documented API calls ---------------------------------------------------------
 
@@ -540,148 +543,5 @@ class OpenHumansMember(models.Model):
         logger.info("deauthorized Open Humans member %s", self.oh_id)
 
 
-class PendingDeauthNotice(models.Model):
-    """A remove-members call owed to Open Humans for a member deleted here (DEAUTH_ON_DELETE).
-
-    Kept until Open Humans accepted it, so an outage never loses it; the tokens are the
-    deleted member's (needed to call remove-members) and are never shown. A notice that can
-    no longer be delivered with the member's tokens and no master token is kept too, marked
-    ``gave_up``, for a person to settle.
-    """
-
-    project_member_id = models.CharField(max_length=16, db_index=True)
-    access_token = models.TextField()
-    refresh_token = models.TextField()
-    token_expires = models.DateTimeField()
-    created = models.DateTimeField(default=timezone.now, editable=False)
-    attempts = models.PositiveIntegerField(default=0)
-    last_attempt = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True, default="")
-    gave_up = models.BooleanField(
-        default=False,
-        help_text="The member's tokens were refused and no OPENHUMANS_MASTER_TOKEN is set: "
-        "remove the member on Open Humans by hand, then delete this notice.",
-    )
-
-    class Meta:
-        verbose_name = "pending deauthorization notice"
-        ordering = ["created"]
-
-    def __str__(self) -> str:
-        return f"<PendingDeauthNotice (project_member_id='{self.project_member_id}')>"
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    @sensitive_variables()  # tokens in every frame below: never in error reports
-    def send(self) -> bool:
-        """Tell Open Humans the member left; return True once done (the notice is deleted).
-
-        Never raises an OpenHumansError: a failure is recorded on the notice for a retry. A
-        401 is retried once after a refresh, then with OPENHUMANS_MASTER_TOKEN when set;
-        if none works the notice is kept, marked ``gave_up``. Another process may send the
-        same notice at once; it is never lost for that.
-        """
-        row = type(self).objects.filter(pk=self.pk)
-        try:
-            done = self._remove_member()
-        except _NoticeGone:
-            logger.info("deauth notice for member %s was sent elsewhere", self.project_member_id)
-            return False
-        except OpenHumansError as err:
-            self._record(row, f"{type(err).__name__}: {err}", gave_up=False)
-            logger.warning(
-                "deauth notice for member %s failed (attempt %d); kept for a retry: %s",
-                self.project_member_id,
-                self.attempts,
-                self.last_error,
-            )
-            return False
-        if not done:
-            self._record(
-                row,
-                "Open Humans refused the member's tokens and no OPENHUMANS_MASTER_TOKEN is set",
-                gave_up=True,
-            )
-            logger.error(
-                "deauth notice for member %s cannot be delivered with the member's tokens; "
-                "kept (gave_up): set OPENHUMANS_MASTER_TOKEN or remove them on Open Humans",
-                self.project_member_id,
-            )
-            return False
-        logger.info("told Open Humans that member %s left", self.project_member_id)
-        row.delete()
-        return True
-
-    def _record(self, row: models.QuerySet[PendingDeauthNotice], error: str, gave_up: bool) -> None:
-        self.attempts += 1
-        self.last_attempt = timezone.now()
-        self.last_error = error[:1000]
-        self.gave_up = gave_up
-        row.update(
-            attempts=self.attempts,
-            last_attempt=self.last_attempt,
-            last_error=self.last_error,
-            gave_up=gave_up,
-        )
-
-    @sensitive_variables()  # tokens in every frame below: never in error reports
-    def _remove_member(self) -> bool:
-        """Call remove-members; True once Open Humans has (or had) removed the member."""
-        token: str | None = None
-        for _attempt in range(2):
-            try:
-                token = self._current_token(stale=token)
-            except InvalidGrantError:
-                break  # the refresh token is dead: only the master token can still do it
-            try:
-                with _new_client(token) as api:
-                    api.remove_members()
-            except InvalidTokenError:
-                continue  # refreshed elsewhere since we read it, or dead: refresh once
-            return True
-        return self._remove_as_project()
-
-    @sensitive_variables()  # tokens in every frame below: never in error reports
-    def _current_token(self, stale: str | None) -> str:
-        """The notice's live access token, read under lock; refreshed when due or ``stale``."""
-        with transaction.atomic():
-            lock_for_write(type(self))
-            locked = type(self).objects.select_for_update().filter(pk=self.pk).first()
-            if locked is None:
-                raise _NoticeGone
-            self.access_token, self.refresh_token = locked.access_token, locked.refresh_token
-            self.token_expires = locked.token_expires
-            rotated_elsewhere = stale is not None and locked.access_token != stale
-            due = self.token_expires - REFRESH_MARGIN < timezone.now()
-            if rotated_elsewhere or not (due or stale is not None):
-                return self.access_token
-            # As for members: serialized by the row lock, stored before it is used, since
-            # the old refresh token is dead the moment Open Humans answers (spec §1.4).
-            tokens = _refresh(self.refresh_token, None, None)
-            self.access_token, self.refresh_token = tokens.access_token, tokens.refresh_token
-            self.token_expires = _stored_time(tokens.expires_at)
-            type(self).objects.filter(pk=self.pk).update(
-                access_token=self.access_token,
-                refresh_token=self.refresh_token,
-                token_expires=self.token_expires,
-            )
-            return self.access_token
-
-    @sensitive_variables()  # tokens in every frame below: never in error reports
-    def _remove_as_project(self) -> bool:
-        """remove-members with the master token; False without one."""
-        master = _master_token()
-        if master is None:
-            return False
-        try:
-            with _new_client(master) as api:
-                api.remove_members([self.project_member_id])
-        except BadRequestError:
-            # spec §2.4/§2.5: an id that is not an active member is refused: already gone.
-            logger.info("member %s already gone from Open Humans", self.project_member_id)
-        return True
-
-
-class _NoticeGone(Exception):
-    """The notice row was deleted by another sender."""
+# Defined beside the deletion policy it serves; a model of this app all the same.
+from .notices import PendingDeauthNotice  # noqa: E402

@@ -1,13 +1,12 @@
-"""Login through Open Humans, the deauth webhook, and pages to manage a member's files."""
+"""Login through Open Humans, and pages to manage a member's files.
+
+The deauth webhook lives in :mod:`openhumans.webhooks`; ``openhumans.views.deauth`` (its
+documented name) is the same view.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
-import re
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -17,38 +16,32 @@ from django.contrib.auth import authenticate
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
-from django.db import transaction
+from django.core.exceptions import ObjectDoesNotExist
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
 from . import oauth
 from .backends import OpenHumansBackend
 from .checks import BACKEND_PATH
 from .conf import get_setting
-from .db import lock_for_write
 from .exceptions import (
     InvalidArgumentError,
     InvalidGrantError,
-    InvalidTokenError,
     MemberDeauthorizedError,
-    OpenHumansConfigurationError,
+    MemberLinkError,
     OpenHumansConnectionError,
     OpenHumansError,
 )
 from .forms import DeleteFileForm, UploadForm
-from .models import MemberLinkError, OpenHumansMember, _new_client, _still_in_project
-from .receivers import no_deauth_notice
-from .signals import member_deauth
+from .models import OpenHumansMember
 from .uploadhandlers import FORM_OVERHEAD, SizeLimitUploadHandler, declared_length
+from .webhooks import deauth
 
 __all__ = [
     "DeleteAllFiles",
@@ -63,9 +56,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-SIGNATURE_HEADER = "X-OpenHumans-Webhooks-Signature"
-_MEMBER_ID = re.compile(r"\A[\x21-\x7e]{1,16}\Z")
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -227,8 +217,6 @@ def complete(request: HttpRequest) -> HttpResponse:
             "This login link is not valid",
             "Open Humans did not accept it (it may have been used already). Please log in again.",
         )
-    except OpenHumansConfigurationError:
-        raise  # the project's settings are wrong, not Open Humans: a 500 naming them
     except OpenHumansError as err:
         return _api_error_page(request, err)
     if not _log_in(request, member):
@@ -244,156 +232,6 @@ def logout(request: HttpRequest) -> HttpResponse:
     """Log out and go to OPENHUMANS_LOGOUT_REDIRECT_URL."""
     auth_logout(request)
     return HttpResponseRedirect(_logout_redirect())
-
-
-# -- the deauth webhook --------------------------------------------------------------------
-
-
-def _parse_deauth(body: bytes, *, legacy: bool) -> tuple[str, bool, datetime | None] | None:
-    """Return (project_member_id, erasure_requested, timestamp) from a body; None if malformed."""
-    try:
-        payload = json.loads(body)
-        if legacy and isinstance(payload, str):
-            # spec §3.3: the unsigned fallback POST is a JSON string holding the JSON payload.
-            payload = json.loads(payload)
-    except (ValueError, RecursionError):  # deep nesting raises RecursionError
-        return None
-    if not isinstance(payload, dict):
-        return None
-    pmid, erasure = payload.get("project_member_id"), payload.get("erasure_requested")
-    # Printable ASCII, as Open Humans' ids are (8 digits): a NUL would be a 500 on PostgreSQL.
-    if not isinstance(pmid, str) or not _MEMBER_ID.match(pmid) or not isinstance(erasure, bool):
-        return None
-    stamp = payload.get("timestamp")
-    if stamp is None:
-        return pmid, erasure, None
-    try:
-        # spec §3.2: ISO 8601 with a +00:00 offset; a naive one is taken as UTC.
-        when = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
-    except ValueError:
-        when = None
-    if when is None:
-        return None
-    if timezone.is_naive(when):
-        when = when.replace(tzinfo=UTC)
-    return pmid, erasure, when
-
-
-#: Clock skew allowed between Open Humans and us when telling a replay from a real notice.
-REPLAY_SKEW = timedelta(seconds=60)
-
-
-def _predates_authorization(member: OpenHumansMember, when: datetime | None) -> bool:
-    """Whether a notice stamped ``when`` is older than the member's last authorization."""
-    if when is None or member.authorized_at is None:
-        return False
-    authorized = member.authorized_at
-    if timezone.is_naive(authorized):  # USE_TZ = False: stored in the default time zone
-        authorized = timezone.make_aware(authorized)
-    return when < authorized - REPLAY_SKEW
-
-
-@sensitive_variables()
-def _left_open_humans(member: OpenHumansMember) -> bool | None:
-    """Confirm an unsigned notice: True if the member left, False if not, None if unknown.
-
-    With OPENHUMANS_MASTER_TOKEN, Open Humans' member list says; otherwise the member's own
-    token does: while it (or a refresh of it) still works, they did not leave.
-    """
-    listed = _still_in_project(member.oh_id)
-    if listed is not None:
-        return not listed
-    current = OpenHumansMember.objects.filter(pk=member.pk).first()
-    if current is None:
-        return True
-    token = current.access_token
-    try:
-        for _attempt in range(2):
-            try:
-                with _new_client(token) as api:
-                    api.exchange_member()
-                return False  # their token works: they are still in the project
-            except InvalidTokenError:
-                # Dead: they left, or it was rotated since we read it; refresh once to see.
-                token = current._access_token(None, None, force=False, stale_token=token)
-    except MemberDeauthorizedError:
-        return True  # no token of theirs works any more: they left
-    except OpenHumansError as err:
-        logger.warning("could not confirm the deauth notice of %s: %s", member.oh_id, err)
-        return None
-    return None
-
-
-@csrf_exempt
-@login_not_required
-@require_POST
-def deauth(request: HttpRequest) -> HttpResponse:
-    """Receive and act on deauthorization notification from Open Humans.
-
-    With OPENHUMANS_WEBHOOK_SECRET, a missing or wrong signature raises PermissionDenied
-    (403); without it, an unsigned notice is acted on only once Open Humans confirms it (the
-    member's token no longer works, or the master token's member list lacks them), else it
-    is ignored (200). Malformed body: 400. A notice stamped before the member last
-    authorized is a replay: ignored (200). Sends ``member_deauth``, then deletes the member
-    (erasure requested and OPENHUMANS_DELETE_ON_ERASURE, or OPENHUMANS_DELETE_ON_DEAUTH) or
-    marks it ``oh_deauth``. An unknown member, or a repeated delivery, is answered 200.
-    """
-    body = request.body
-    secret = get_setting("OPENHUMANS_WEBHOOK_SECRET")
-    if secret:
-        expected = "sha1=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha1).hexdigest()
-        given = request.headers.get(SIGNATURE_HEADER, "")
-        if not hmac.compare_digest(given.encode("utf-8"), expected.encode("ascii")):
-            logger.warning("deauth webhook refused: missing or wrong signature")
-            raise PermissionDenied(f"{SIGNATURE_HEADER} failed to verify payload.")
-    parsed = _parse_deauth(body, legacy=not secret)
-    if parsed is None:
-        logger.warning("deauth webhook refused: malformed body")
-        return HttpResponse("Malformed deauthorization payload.", status=400)
-    pmid, erasure_requested, when = parsed
-    member = OpenHumansMember.objects.filter(oh_id=pmid).first()
-    if member is None:
-        logger.info("deauth webhook for unknown member %r (already gone?)", pmid)
-        return HttpResponse("Received")
-    if _predates_authorization(member, when):
-        logger.warning("deauth webhook for %s ignored: older than their last login", pmid)
-        return HttpResponse("Received")
-    if not secret:
-        left = _left_open_humans(member)
-        if left is None:
-            # Not confirmed either way: a non-2xx makes Open Humans post it again (spec §3.3).
-            return HttpResponse("Could not confirm the notice with Open Humans.", status=503)
-        if not left:
-            logger.warning("unsigned deauth webhook for %s ignored: they did not leave", pmid)
-            return HttpResponse("Received")
-    delete = get_setting("OPENHUMANS_DELETE_ON_DEAUTH") or (
-        erasure_requested and get_setting("OPENHUMANS_DELETE_ON_ERASURE")
-    )
-    # The member already left Open Humans: deleting here must not send them a notice back.
-    with no_deauth_notice():
-        if not member.oh_deauth:
-            member_deauth.send(
-                sender=OpenHumansMember,
-                open_humans_member=member,
-                erasure_requested=erasure_requested,
-            )
-        with transaction.atomic():
-            lock_for_write(OpenHumansMember)
-            current = OpenHumansMember.objects.select_for_update().filter(pk=pmid).first()
-            if current is None or _predates_authorization(current, when):
-                return HttpResponse("Received")  # gone meanwhile, or logged in again since
-            remaining = OpenHumansMember.objects.filter(pk=pmid)
-            if delete:
-                remaining.delete()
-            else:
-                remaining.update(oh_deauth=True, needs_reauthorization=False)
-    logger.info(
-        "member %s left Open Humans (erasure requested: %s): %s",
-        pmid,
-        erasure_requested,
-        "deleted" if delete else "marked deauthorized",
-    )
-    return HttpResponse("Received")
 
 
 # -- pages for a logged-in member ------------------------------------------------------------
@@ -447,8 +285,6 @@ class MemberRequiredMixin:
             return self.not_connected(request, member)
         except InvalidArgumentError as err:
             return _error_page(request, 400, "Bad request", str(err))
-        except OpenHumansConfigurationError:
-            raise  # the project's settings are wrong, not Open Humans: a 500 naming them
         except OpenHumansError as err:
             return _api_error_page(request, err)
 

@@ -145,7 +145,8 @@ def test_every_module_imports_without_settings():
         import importlib, os
         os.environ.pop("DJANGO_SETTINGS_MODULE", None)
         for name in ["openhumans", "openhumans.conf", "openhumans.exceptions",
-                     "openhumans.signals", "openhumans.checks"]:
+                     "openhumans.signals", "openhumans.checks", "openhumans.client",
+                     "openhumans.tokens"]:
             importlib.import_module(name)
         import django
         from django.conf import settings
@@ -158,7 +159,8 @@ def test_every_module_imports_without_settings():
         django.setup()
         for name in ["openhumans.models", "openhumans.views", "openhumans.urls",
                      "openhumans.admin", "openhumans.backends", "openhumans.oauth",
-                     "openhumans.forms", "openhumans.receivers", "openhumans.apps",
+                     "openhumans.forms", "openhumans.webhooks", "openhumans.apps",
+                     "openhumans.notices",
                      "openhumans.management.commands.openhumans_retry_deauth"]:
             importlib.import_module(name)
         from django.core.checks import run_checks
@@ -176,3 +178,38 @@ def test_check_w003_for_an_unknown_openhumans_setting(settings):
     settings.OPENHUMANS_WEBHOOK_SECRETS = "typo"
     (warning,) = [m for m in check_settings() if m.id == "openhumans.W003"]
     assert "OPENHUMANS_WEBHOOK_SECRETS" in warning.msg
+    assert "OPENHUMANS_WEBHOOK_SECRET?" in warning.hint
+
+
+def test_check_w003_leaves_a_projects_own_openhumans_setting_alone(settings):
+    settings.OPENHUMANS_DASHBOARD_TITLE = "My study"
+    settings.OPENHUMANS_FITBIT_CLIENT_ID = "fitbit"
+    assert [m for m in check_settings() if m.id == "openhumans.W003"] == []
+
+
+@pytest.mark.parametrize(
+    "placeholder",
+    ["your_client_id", "YOUR-CLIENT-SECRET", "...", "<client_id>", "changeme", "xxxx"],
+)
+def test_check_w004_for_placeholder_credentials(settings, placeholder):
+    settings.OPENHUMANS_CLIENT_SECRET = placeholder
+    (warning,) = [m for m in check_settings() if m.id == "openhumans.W004"]
+    assert "OPENHUMANS_CLIENT_SECRET" in warning.msg
+
+
+def test_check_w004_accepts_real_looking_credentials(settings):
+    settings.OPENHUMANS_CLIENT_ID = "Zq8s0aBc"
+    settings.OPENHUMANS_CLIENT_SECRET = "sandbox-secret"
+    assert [m for m in check_settings() if m.id == "openhumans.W004"] == []
+
+
+def test_configuration_errors_stand_apart_from_the_api_error_tree():
+    """``except OpenHumansError`` never swallows a misconfiguration (it stays a 500)."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from openhumans import exceptions, models
+
+    assert issubclass(OpenHumansConfigurationError, ImproperlyConfigured)
+    assert not issubclass(OpenHumansConfigurationError, exceptions.OpenHumansError)
+    assert models.MemberLinkError is exceptions.MemberLinkError
+    assert issubclass(exceptions.MemberLinkError, exceptions.OpenHumansError)

@@ -89,7 +89,7 @@ def test_a_refresh_ends_by_its_deadline(drip: DripServer) -> None:
 
 
 def test_deadlines_default_below_gunicorns_worker_timeout() -> None:
-    from openhumans.client.http import DEFAULT_TIMEOUT, DEFAULT_TOKEN_TIMEOUT
+    from openhumans.client._http import DEFAULT_TIMEOUT, DEFAULT_TOKEN_TIMEOUT
     from openhumans.conf import DEFAULTS
 
     assert DEFAULTS["OPENHUMANS_TIMEOUT"] == DEFAULT_TIMEOUT < DEFAULT_TOKEN_TIMEOUT < 30

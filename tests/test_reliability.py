@@ -188,8 +188,8 @@ def test_sqlite_check_says_what_to_set():
         "fine": {**sqlite, "ATOMIC_REQUESTS": True, "OPTIONS": {"transaction_mode": "IMMEDIATE"}},
     }
     messages = sqlite_warnings(databases)
-    assert [m.id for m in messages] == ["openhumans.W004", "openhumans.W004"]
-    assert "'default'" in messages[0].msg and "timeout (5 s)" in messages[0].msg
+    assert [m.id for m in messages] == ["openhumans.W005", "openhumans.W005"]
+    assert "'default'" in messages[0].msg and "timeout (5 s) is shorter" in messages[0].msg
     assert "ATOMIC_REQUESTS" in messages[1].msg
     assert '"transaction_mode": "IMMEDIATE", "timeout": 30' in messages[0].hint
 

@@ -352,3 +352,9 @@ def test_explicit_deauth_survives_its_own_webhook(live_server, sandbox, settings
     member.deauth()  # spec §2.5: Open Humans calls the webhook during this request
     assert [d["status"] for d in sandbox.webhooks()] == [200]
     assert Member.objects.get().oh_deauth
+
+
+def test_the_documented_view_name_is_the_webhook():
+    from openhumans import views, webhooks
+
+    assert views.deauth is webhooks.deauth

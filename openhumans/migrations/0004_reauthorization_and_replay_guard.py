@@ -1,5 +1,6 @@
 # Issue 10: a member whose tokens were lost is not a member who left; when each member last
-# authorized (deauth notices from before are replays); notices that could not be delivered.
+# authorized (deauth notices from before are replays); a lease for the one caller refreshing a
+# member's pair; notices that could not be delivered.
 
 from django.db import migrations, models
 
@@ -18,6 +19,11 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="openhumansmember",
             name="authorized_at",
+            field=models.DateTimeField(blank=True, editable=False, null=True),
+        ),
+        migrations.AddField(
+            model_name="openhumansmember",
+            name="refresh_lease",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(

@@ -13,8 +13,11 @@ Run it three ways::
 
 It reproduces ``open-humans-api.md`` wherever a client can tell: status codes, JSON shapes and
 key order, both error envelopes, ``"success"`` bodies, the auth matrix and its
-``WWW-Authenticate`` headers, token rotation, pagination links carrying ``access_token``,
-301s to slash URLs, the download redirector, and the deauthorization webhook.
+``WWW-Authenticate`` headers (a user token is also read from a form or multipart body, as
+oauthlib does), token rotation, pagination links carrying ``access_token``, 301s to slash
+URLs, DRF's ``.json`` format-suffix routes, the security and ``Vary`` headers, the download
+redirector, and the deauthorization webhook. It serves HTTP/1.1 with keep-alive, and HTTPS
+with ``--tls`` / ``Sandbox(tls=True)``.
 
 Control plane (JSON in and out, 4xx JSON ``{"error": ...}`` on bad input); each Python method
 of :class:`SandboxClient` (and so :class:`Sandbox`) is one call to it:
@@ -28,7 +31,9 @@ of :class:`SandboxClient` (and so :class:`Sandbox`) is one call to it:
 - ``POST /_sandbox/members/<pmid>/expire-tokens/``: ``expire_access_tokens(pmid)``
 - ``GET/DELETE /_sandbox/inbox/``: ``inbox(project_member_id=None)``
 - ``GET/DELETE /_sandbox/webhooks/``: ``webhooks(project_member_id=None)``
-- ``GET/DELETE /_sandbox/requests/``: ``request_log()``, ``clear_request_log()``
+- ``GET/DELETE /_sandbox/requests/``: ``request_log()`` (with ``connections_opened``, the TCP
+  connections accepted since the last clear), ``clear_request_log()``
+- ``GET /_sandbox/connections/``: ``connections()``: ``{"opened": n, "open": m}``
 - ``GET/POST/DELETE /_sandbox/faults/``: ``set_fault(endpoint, ...)``, ``clear_faults()``
 - ``GET/POST /_sandbox/clock/``: ``advance_clock(seconds)``
 - ``POST /_sandbox/reset/``: ``reset()``
@@ -61,9 +66,11 @@ Choices where the real server is buggy or cannot be copied (spec §6), and other
   key, and the API still answers ``"success"`` (the mail would go out later). When the ID
   list is invalid only that error is reported (not also the ``__all__`` one).
 - Authorize page: "not logged in" is replaced by choosing a sandbox member (radio ``member``)
-  or creating one (``new_username``) on the consent page; ``approval_prompt=auto`` never
-  skips the page, as there is no login session. An inactive project
-  (``configure(project={"active": False})``) redirects to ``/direct-sharing/authorize-inactive/``.
+  or creating one (``member=new`` with ``new_username``; a typed name alone also creates one)
+  on the consent page; a chosen member together with a typed name is refused (400), never
+  guessed. ``approval_prompt=auto`` never skips the page, as there is no login session. An
+  inactive project (``configure(project={"active": False})``) redirects to
+  ``/direct-sharing/authorize-inactive/``.
 - Storage: ``/_storage/<key>`` stands in for S3. Upload URLs are S3-SigV2-style query
   signatures valid 6 h (per process: a restart invalidates them). As on S3, the PUT needs a
   ``Content-Length``, refuses ``Transfer-Encoding: chunked`` (501), and refuses a
@@ -74,10 +81,15 @@ Choices where the real server is buggy or cannot be copied (spec §6), and other
 - Datatypes: a fixed table (1 "Sandbox data", 2 "Survey responses", 3 "Genetic data",
   4 "Activity tracking"); the project registers 1 and 2.
 - The project requests usernames by default (``username`` keys present); change it with
-  ``configure(project={"request_username_access": False})``.
+  ``configure(project={"request_username_access": False})``. As on the server, the setting
+  is captured per member when they consent: members who joined before a change keep theirs.
+- Password grant: sandbox members have no password, so it always answers ``invalid_grant``
+  "Invalid credentials given." (the server's answer to wrong credentials).
 - Of the public API (spec §2.10) only ``/api/public/datatypes/``, ``/api/public/datatype/<id>/``
-  and ``/api/public/project/<id>/`` (404 unless the project is approved, as on the server)
-  are served. ``/oauth2/revoke_token/`` revokes a token pair (no webhook, membership
+  and ``/api/public/project/<id>/`` are served: the sandbox's own project (404 unless
+  approved, as on the server) and, as approved stand-ins with placeholder fields, the other
+  projects it knows by id_label (requested sources, members' shared sources, files'
+  sources). ``/oauth2/revoke_token/`` revokes a token pair (no webhook, membership
   stays, as spec §1.5); introspection and OIDC routes are not served. DRF's browsable API
   (``Accept: text/html``, ``?format=api``) is a plain HTML page showing the same JSON, status
   and headers. CORS: ``Access-Control-Allow-Origin: *`` on ``/api/`` when an ``Origin`` is
@@ -87,12 +99,24 @@ Choices where the real server is buggy or cannot be copied (spec §6), and other
   ``{"detail": ...}``), or, with ``drop_connection``, the socket is closed without an answer
   (``drop_connection`` alone drops every request). ``times=n`` limits a fault to n requests.
   The control plane itself is never faulted, nor logged in ``request_log()``.
+- Kinder than the server (which answers 500 to these, spec §6): a JSON body that is not an
+  object is a 400 ``non_field_errors``; a ``null`` metadata date is a 400 "Dates must be in
+  ISO 8601 format"; ``datatypes`` that is JSON but not a list is a 400 "Could not parse";
+  a list mixing ids and names is a 400 "don't match"; a numeric (non-string)
+  ``project_member_ids`` is taken as its string form.
+- Connections: HTTP/1.1 keep-alive on a thread per connection (werkzeug's own handler closes
+  every connection, see ``http_server``); an idle connection is closed after 75 s.
+  ``request_log()["connections_opened"]`` counts accepted TCP connections.
+- TLS: ``--tls`` (``Sandbox(tls=True)``) with ``--tls-cert``/``--tls-key`` PEM files, or a
+  self-signed certificate generated at start (needs ``cryptography``: the ``sandbox-tls``
+  extra) that is its own CA: trust ``Sandbox.tls_ca_file`` (printed by the CLI).
 - Clock: ``advance_clock(seconds)`` (``POST /_sandbox/clock/``) moves the sandbox's clock
   forward for every expiry check; ``reset()`` puts it back.
 """
 
 from __future__ import annotations
 
-from .server import Sandbox, SandboxClient, SandboxError
+from .control_client import SandboxClient, SandboxError
+from .runner import Sandbox
 
 __all__ = ["Sandbox", "SandboxClient", "SandboxError"]

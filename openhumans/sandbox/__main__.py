@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
+import ssl
 import sys
 from collections.abc import Sequence
 
-from .server import (
+from .runner import (
     DEFAULT_ACCESS_TOKEN_LIFETIME,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -81,6 +83,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds an access token lives (OH_SANDBOX_ACCESS_TOKEN_LIFETIME)",
     )
     opt(
+        "--tls",
+        action="store_true",
+        default=(_env("tls", "") or "").lower() in ("1", "true", "yes"),
+        help="serve HTTPS; without --tls-cert/--tls-key a self-signed pair is generated "
+        "(needs the 'cryptography' package) (OH_SANDBOX_TLS)",
+    )
+    opt(
+        "--tls-cert",
+        default=_env("tls_cert", None),
+        help="PEM certificate (chain) file for --tls (OH_SANDBOX_TLS_CERT)",
+    )
+    opt(
+        "--tls-key",
+        default=_env("tls_key", None),
+        help="PEM private key file for --tls (OH_SANDBOX_TLS_KEY)",
+    )
+    opt(
         "--quiet",
         action="store_true",
         default=(_env("quiet", "") or "").lower() in ("1", "true", "yes"),
@@ -90,7 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    # "Serve until Ctrl-C", even when started from a parent that ignores SIGINT (a
+    # background job, nohup): Python leaves SIGINT ignored then.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     sandbox = Sandbox(
         client_id=args.client_id,
@@ -103,11 +128,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         state_file=args.state_file,
         access_token_lifetime=args.access_token_lifetime,
         verbose=not args.quiet,
+        tls=args.tls,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
     try:
         sandbox.start()
+    except (ssl.SSLError, FileNotFoundError) as err:
+        print(f"cannot use the TLS certificate and key: {err}", file=sys.stderr)
+        return 1
     except OSError as err:
         print(f"cannot listen on {args.host}:{args.port}: {err}", file=sys.stderr)
+        return 1
+    except RuntimeError as err:  # TLSUnavailable: no cryptography for a generated pair
+        print(str(err), file=sys.stderr)
         return 1
     print(f"Open Humans sandbox running at {sandbox.base_url}/", flush=True)
     print(f"  client id:     {sandbox.client_id}")
@@ -122,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  webhook:       {args.webhook_url}")
     if args.state_file:
         print(f"  state file:    {args.state_file}")
+    if sandbox.tls_ca_file:
+        print(f"  TLS CA file:   {sandbox.tls_ca_file}  (trust it: SSL_CERT_FILE=...)")
     print("Press Ctrl-C to stop.", flush=True)
     try:
         sandbox.serve_forever()

@@ -1,10 +1,11 @@
-"""The sandbox WSGI application: routing, faults, the request log and the error boundary."""
+"""The sandbox WSGI application: dispatch, faults, the request log and the error boundary."""
 
 from __future__ import annotations
 
 import json
 import logging
 import random
+import re
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -14,55 +15,26 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
 
-from . import api, control, files, oauth, pages, public, storage
+from .responses import (
+    HTTPError,
+    add_security_headers,
+    api_response,
+    esc,
+    html_page,
+    method_not_allowed,
+    not_found,
+    patch_vary,
+    plain_json,
+)
+from .routes import CONTROL_PREFIX, ROUTES, Route
 from .state import Store
-from .web import HTTPError, api_response, esc, html_page, not_found, plain_json
 
 logger = logging.getLogger("openhumans.sandbox")
 
-P = "/api/direct-sharing/project/"
-
-View = Callable[..., Response]
-
-ROUTES: list[tuple[str, View]] = [
-    (P, api.project),
-    (P + "exchange-member/", api.exchange_member),
-    (P + "members/", api.members),
-    (P + "message/", api.message),
-    (P + "remove-members/", api.remove_members),
-    (P + "files/upload/direct/", files.upload_direct),
-    (P + "files/upload/complete/", files.upload_complete),
-    (P + "files/upload/", files.upload),
-    (P + "files/delete/", files.delete),
-    ("/api/public/datatypes/", public.datatypes),
-    ("/api/public/datatype/<dt_id>/", public.datatype),
-    ("/api/public/project/<project_id>/", public.project),
-    ("/oauth2/token/", oauth.token),
-    ("/oauth2/revoke_token/", oauth.revoke),
-    ("/direct-sharing/projects/oauth2/authorize/", oauth.authorize),
-    ("/direct-sharing/authorize-inactive/", oauth.inactive),
-    ("/data-management/datafile-download/<file_id>/", storage.download),
-    ("/_storage/<path:key>", storage.storage),
-    ("/", pages.index),
-    ("/members/<pmid>/", pages.member_page),
-    ("/members/<pmid>/leave/", pages.leave),
-    ("/_sandbox/members/", control.members),
-    ("/_sandbox/members/<pmid>/", control.member),
-    ("/_sandbox/members/<pmid>/tokens/", control.tokens),
-    ("/_sandbox/members/<pmid>/authorize/", control.authorize),
-    ("/_sandbox/members/<pmid>/files/", control.files),
-    ("/_sandbox/members/<pmid>/leave/", control.leave),
-    ("/_sandbox/members/<pmid>/expire-tokens/", control.expire_tokens),
-    ("/_sandbox/inbox/", control.inbox),
-    ("/_sandbox/webhooks/", control.webhooks),
-    ("/_sandbox/requests/", control.requests_log),
-    ("/_sandbox/faults/", control.faults),
-    ("/_sandbox/reset/", control.reset),
-    ("/_sandbox/clock/", control.clock),
-    ("/_sandbox/config/", control.config),
-]
-
-CONTROL_PREFIX = "/_sandbox/"
+FORMAT_KEY = "openhumans.sandbox.format"
+REQUESTED_PATH_KEY = "openhumans.sandbox.requested_path"
+# Spec §6: DRF's format_suffix_patterns route ``project.json`` (and ``.api``, ...) too.
+_FORMAT_SUFFIX = re.compile(r"^(/api/direct-sharing/project(?:/[a-z-]+)*)\.([a-z0-9]+)/?$")
 
 
 def negotiate(request: Request) -> str:
@@ -71,7 +43,7 @@ def negotiate(request: Request) -> str:
     Returns ``"json"``, ``"html"``, ``"not-found"`` (unknown ``?format=``) or
     ``"not-acceptable"``.
     """
-    fmt = request.args.get("format")
+    fmt = request.environ.get(FORMAT_KEY) or request.args.get("format")
     if fmt is not None:
         return {"json": "json", "api": "html"}.get(fmt, "not-found")
     header = request.headers.get("Accept", "").strip()
@@ -115,21 +87,25 @@ class DropConnection(ConnectionAbortedError):
 
 
 class SandboxApp:
-    """The WSGI callable. All state lives in :attr:`store`."""
+    """The WSGI callable. All state lives in :attr:`store`; handlers receive the store."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.views: dict[str, View] = {}
+        self.routes: dict[str, Route] = {}
         rules = []
-        for path, view in ROUTES:
-            endpoint = f"{view.__module__}.{view.__name__}"
-            self.views[endpoint] = view
-            rules.append(Rule(path, endpoint=endpoint))
+        for route in ROUTES:
+            self.routes[route.path] = route
+            rules.append(Rule(route.path, endpoint=route.path))
         self.url_map = Map(rules, strict_slashes=True, merge_slashes=False)
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
+        suffixed = _FORMAT_SUFFIX.match(environ.get("PATH_INFO", ""))
+        if suffixed:
+            environ[REQUESTED_PATH_KEY] = environ["PATH_INFO"]
+            environ[FORMAT_KEY] = suffixed.group(2)
+            environ["PATH_INFO"] = suffixed.group(1) + "/"
         request = Request(environ)
         started = time.monotonic()
         status: int | str = 500
@@ -152,10 +128,14 @@ class SandboxApp:
             and negotiate(request) == "html"
         ):
             response = browsable(request, response)
-        # Spec §A.4: django-cors-headers, allow-all, for ^/api/ only.
-        if request.path.startswith("/api/") and "Origin" in request.headers:
-            response.headers["Access-Control-Allow-Origin"] = "*"
-            response.headers.add("Vary", "Origin")
+        if request.path.startswith("/api/"):
+            # Spec §A.4/§6: django-cors-headers, allow-all, for ^/api/ only; it always
+            # varies on origin and allows any origin that asks.
+            patch_vary(response, "origin")
+            if "Origin" in request.headers:
+                response.headers["Access-Control-Allow-Origin"] = "*"
+        if not request.path.startswith("/_storage/"):  # S3 sends none of Django's headers
+            add_security_headers(response)
         return response
 
     def _handle(self, request: Request) -> Response:
@@ -210,8 +190,17 @@ class SandboxApp:
             if request.path.startswith(CONTROL_PREFIX):
                 return plain_json({"error": f"no control endpoint {request.path}"}, 404)
             return not_found()
+        route = self.routes[endpoint]
+        if route.methods is not None and request.method not in route.methods:
+            if request.path.startswith(CONTROL_PREFIX):
+                refused = plain_json(
+                    {"error": f"method not allowed; use {route.allow_header}"}, 405
+                )
+                refused.headers["Allow"] = route.allow_header
+                return refused
+            return method_not_allowed(route.allow_header)
         try:
-            return self.views[endpoint](self, request, **args)
+            return route.view(self.store, request, **args)
         except HTTPError as err:
             return err.response
 
@@ -278,7 +267,7 @@ class SandboxApp:
 
     def log_request(self, request: Request, status: int | str, started: float) -> None:
         """Record method, path (no query: tokens never reach the log) and status."""
-        path = request.path
+        path = request.environ.get(REQUESTED_PATH_KEY, request.path)
         if path.startswith(CONTROL_PREFIX):
             return
         entry = {

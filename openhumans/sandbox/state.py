@@ -1,4 +1,9 @@
-"""The sandbox's in-memory store: one lock, plain JSON-able dicts, optional JSON state file."""
+"""The sandbox's in-memory store: one lock, plain JSON-able dicts, optional JSON state file.
+
+Longer than 400 lines on purpose: it is one concern (every piece of sandbox state and the
+one lock guarding it), and reads better whole than split into a persistence half and a
+data half that would share every attribute.
+"""
 
 from __future__ import annotations
 
@@ -120,6 +125,7 @@ class Store:
         data_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.lock = threading.RLock()
+        self.connections_open = 0  # live count, kept by the HTTP server
         # Seconds added to the wall clock by /_sandbox/clock/ (tests of lifetimes).
         self.clock_offset = 0.0
         self._dirty = threading.Condition()
@@ -191,6 +197,8 @@ class Store:
         )
         self.request_counts: collections.Counter[str] = collections.Counter()
         self.faults: list[dict[str, Any]] = []
+        # TCP connections the server accepted since the last clear (keep-alive shows here).
+        self.connections_opened = 0
 
     def reset(self) -> None:
         """Forget members, tokens, files, inbox, webhooks, requests and faults; keep config."""
@@ -317,6 +325,10 @@ class Store:
                 "erasure_requested": None,
                 "is_active": True,
                 "sources_shared": list(self.project["requested_sources"]) if authorized else [],
+                # Spec §6: username sharing is fixed per member when they consent.
+                "username_shared": bool(self.project["request_username_access"])
+                if authorized
+                else None,
             }
             self.members[pmid] = member
             self.changed()
@@ -338,6 +350,7 @@ class Store:
                 revoked=False,
                 erasure_requested=None,
                 sources_shared=list(self.project["requested_sources"]),
+                username_shared=bool(self.project["request_username_access"]),
             )
             self.changed()
 

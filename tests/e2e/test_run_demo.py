@@ -13,6 +13,21 @@ import httpx
 from .conftest import EXAMPLE_DIR, free_port
 
 
+def _stop(proc: subprocess.Popen) -> str:
+    """Ctrl-C the script, then terminate and kill it if it does not stop; return its output."""
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C does
+    try:
+        out, _ = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            out, _ = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    return out
+
+
 def test_run_demo_serves_and_stops_on_ctrl_c(tmp_path):
     site_port, sandbox_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENHUMANS_", "DJANGO_"))}
@@ -30,6 +45,7 @@ def test_run_demo_serves_and_stops_on_ctrl_c(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
     )
+    out = ""
     try:
         lines = []
         deadline = time.monotonic() + 60
@@ -59,8 +75,7 @@ def test_run_demo_serves_and_stops_on_ctrl_c(tmp_path):
         )
         assert created.status_code == 201
     finally:
-        proc.send_signal(signal.SIGINT)  # what Ctrl-C does
-        out, _ = proc.communicate(timeout=30)
+        out = _stop(proc)
     assert proc.returncode == 0, out
     assert "Stopping the demo" in out
     for port in (site_port, sandbox_port):

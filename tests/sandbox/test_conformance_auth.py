@@ -75,11 +75,66 @@ def test_header_scheme_is_case_insensitive(oh, http, new_member, scheme):
     assert r.status_code == 200, r.text
 
 
-def test_token_in_post_body_is_not_read(oh, http, new_member):
-    """§A.2: a token in the POST body is ignored: no credentials."""
+def test_user_token_in_form_body_is_read(oh, http, new_member):
+    """§A.2 (corrected from a run of the real server): oauthlib reads a user token from a
+    form-encoded body."""
     m = new_member()
     r = http.post(API + "message/", data={"access_token": m.access_token, "message": "hi"})
+    assert r.status_code == 200, r.text
+    assert r.json() == "success"
+    assert [e["project_member_id"] for e in oh.inbox()] == [m.pmid]
+
+
+def test_user_token_in_multipart_body_is_read(oh, http, new_member):
+    """§A.2: a multipart body's ``access_token`` field authenticates an upload too."""
+    m = new_member()
+    r = http.post(
+        API + "files/upload/",
+        data={"access_token": m.access_token, "metadata": '{"description":"d","tags":[]}'},
+        files={"data_file": ("a.txt", b"abc")},
+    )
+    assert r.status_code == 201, r.text
+    assert [f["id"] for f in oh.files(m.pmid)] == [r.json()["id"]]
+
+
+def test_user_token_in_form_body_is_read_on_get(oh, http, new_member):
+    """§A.2: on any method, even ``GET exchange-member/`` with a form body."""
+    m = new_member()
+    r = http.request(
+        "GET",
+        API + "exchange-member/",
+        content=f"access_token={m.access_token}".encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["project_member_id"] == m.pmid
+
+
+def test_token_in_json_body_is_not_read(oh, http, new_member):
+    """§A.2: a JSON body is not looked at for a token: no credentials."""
+    m = new_member()
+    r = http.post(API + "message/", json={"access_token": m.access_token, "message": "hi"})
     assert_auth_error(r, NO_CREDENTIALS, REALM)
+    assert oh.inbox() == []
+
+
+def test_master_token_in_form_body_is_not_read(oh, http):
+    """§A.2: the master-token check never reads a body; the OAuth2 check looked it up as
+    a user token and left its error attributes."""
+    r = http.post(API + "message/", data={"access_token": oh.master_token, "message": "hi"})
+    assert_auth_error(r, NO_CREDENTIALS, REALM_INVALID)
+    assert oh.inbox() == []
+
+
+def test_header_wins_over_body_token(oh, http, new_member):
+    """§A.2: with an ``Authorization`` header the body's token is not consulted."""
+    m = new_member()
+    r = http.post(
+        API + "message/",
+        headers={"Authorization": "Bearer nosuchtoken"},
+        data={"access_token": m.access_token, "message": "hi"},
+    )
+    assert_auth_error(r, INVALID_TOKEN, REALM_INVALID)
     assert oh.inbox() == []
 
 

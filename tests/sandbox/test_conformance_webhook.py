@@ -51,7 +51,7 @@ def test_spec_worked_example_signature():
 
 def test_sandbox_signing_function_matches_worked_example():
     """§3.3: the sandbox's own signing function gives the spec's signature."""
-    from openhumans.sandbox import webhook
+    from openhumans.sandbox import webhook_sender as webhook
 
     assert webhook.signature(SECRET, EXAMPLE_BODY) == EXAMPLE_SIGNATURE
 

@@ -225,6 +225,9 @@ def test_cli_help_documents_every_option():
         "--webhook-url",
         "--webhook-secret",
         "--state-file",
+        "--tls",
+        "--tls-cert",
+        "--tls-key",
         "OH_SANDBOX_PORT",
     ):
         assert option in out

@@ -1,8 +1,8 @@
 import os
 
 OPENHUMANS_APP_BASE_URL = os.getenv("OPENHUMANS_APP_BASE_URL", "http://localhost:5000")
-OPENHUMANS_CLIENT_ID = os.getenv("OPENHUMANS_CLIENT_ID", "your_client_id")
-OPENHUMANS_CLIENT_SECRET = os.getenv("OPENHUMANS_CLIENT_SECRET", "your_client_secret")
+OPENHUMANS_CLIENT_ID = os.getenv("OPENHUMANS_CLIENT_ID")
+OPENHUMANS_CLIENT_SECRET = os.getenv("OPENHUMANS_CLIENT_SECRET")
 
 AUTHENTICATION_BACKENDS = [
     "openhumans.backends.OpenHumansBackend",

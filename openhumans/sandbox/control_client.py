@@ -1,25 +1,12 @@
-"""Run the sandbox on a thread (`Sandbox`) or drive a running one (`SandboxClient`)."""
+"""Drive a running sandbox over its JSON control plane: :class:`SandboxClient`."""
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
-from types import TracebackType
+import base64
+import ssl
 from typing import Any
 
 import httpx
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
-
-from .app import SandboxApp
-from .state import Store
-
-logger = logging.getLogger("openhumans.sandbox")
-
-DEFAULT_CLIENT_ID = "sandbox-client"
-DEFAULT_CLIENT_SECRET = "sandbox-secret"
-DEFAULT_REDIRECT_URI = "http://localhost:8000/openhumans/complete"
-DEFAULT_ACCESS_TOKEN_LIFETIME = 36000  # spec §A.1: 10 hours
 
 
 class SandboxError(RuntimeError):
@@ -38,9 +25,10 @@ class SandboxClient:
     the same thing over HTTP. Raises :class:`SandboxError` on a 4xx/5xx answer.
     """
 
-    def __init__(self, base_url: str, *, timeout: float = 60.0) -> None:
+    def __init__(self, base_url: str, *, timeout: float = 60.0, verify: str | bool = True) -> None:
         self.base_url = base_url.rstrip("/")
         self._timeout = timeout
+        self._verify = verify  # True, False, or a CA file (a TLS sandbox's own certificate)
         self._http: httpx.Client | None = None
 
     # --- plumbing ---
@@ -48,7 +36,12 @@ class SandboxClient:
     @property
     def http(self) -> httpx.Client:
         if self._http is None:
-            self._http = httpx.Client(base_url=self.base_url, timeout=self._timeout)
+            verify: ssl.SSLContext | bool = (
+                ssl.create_default_context(cafile=self._verify)
+                if isinstance(self._verify, str)
+                else self._verify
+            )
+            self._http = httpx.Client(base_url=self.base_url, timeout=self._timeout, verify=verify)
         return self._http
 
     def close(self) -> None:
@@ -190,8 +183,6 @@ class SandboxClient:
         source: str | None = None,
     ) -> list[int]:
         """Add ``count`` completed files at once; ``{i}`` in ``basename`` becomes 1..count."""
-        import base64
-
         raw = content.encode("utf-8") if isinstance(content, str) else content
         body: dict[str, Any] = {
             "count": count,
@@ -221,10 +212,17 @@ class SandboxClient:
         return self._call("GET", "webhooks/", project_member_id=project_member_id)
 
     def request_log(self) -> dict[str, Any]:
-        """``{"requests": [{"method","path","status",...}], "counts": {"GET /path/": n}}``."""
+        """``{"requests": [{"method","path","status",...}], "counts": {"GET /path/": n},
+        "connections_opened": n}`` (TCP connections accepted since the last clear)."""
         return self._call("GET", "requests/")
 
+    def connections(self) -> dict[str, int]:
+        """``{"opened": n, "open": m}``: TCP connections accepted since the last clear of
+        the request log (this client's own included), and those open now."""
+        return self._call("GET", "connections/")
+
     def clear_request_log(self) -> None:
+        """Forget logged requests, per-path counts and the connection count."""
         self._call("DELETE", "requests/")
 
     # --- faults ---
@@ -257,146 +255,3 @@ class SandboxClient:
 
     def clear_faults(self) -> None:
         self._call("DELETE", "faults/")
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """Log one line per request without the query string (it may carry tokens)."""
-
-    verbose = False
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        if self.verbose:
-            path = self.path.split("?", 1)[0]
-            logger.info('%s "%s %s" %s', self.address_string(), self.command, path, code)
-
-    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        if self.verbose:
-            logger.info("%s %s", self.address_string(), format % args)
-
-
-class _VerboseHandler(_QuietHandler):
-    verbose = True
-
-
-class Sandbox(SandboxClient):
-    """An Open Humans sandbox served on a background thread.
-
-    ``with Sandbox() as oh:`` starts it on a free port (``oh.base_url``) and stops it on exit.
-    """
-
-    def __init__(
-        self,
-        client_id: str = DEFAULT_CLIENT_ID,
-        client_secret: str = DEFAULT_CLIENT_SECRET,
-        redirect_uri: str = DEFAULT_REDIRECT_URI,
-        webhook_url: str | None = None,
-        webhook_secret: str | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        state_file: str | os.PathLike[str] | None = None,
-        access_token_lifetime: int = DEFAULT_ACCESS_TOKEN_LIFETIME,
-        *,
-        data_dir: str | os.PathLike[str] | None = None,
-        verbose: bool = False,
-    ) -> None:
-        super().__init__("http://unstarted.invalid")
-        self.host = host
-        self.port = port
-        self.verbose = verbose
-        self.store = Store(
-            client_id=client_id,
-            client_secret=client_secret,
-            redirect_uri=redirect_uri,
-            webhook_url=webhook_url,
-            webhook_secret=webhook_secret,
-            access_token_lifetime=access_token_lifetime,
-            state_file=state_file,
-            data_dir=data_dir,
-        )
-        self.app = SandboxApp(self.store)
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # Cheap local reads instead of a control-plane round trip.
-    @property
-    def client_id(self) -> str:
-        return str(self.store.config["client_id"])
-
-    @property
-    def client_secret(self) -> str:
-        return str(self.store.config["client_secret"])
-
-    @property
-    def redirect_uri(self) -> str:
-        return str(self.store.config["redirect_uri"])
-
-    @property
-    def master_token(self) -> str:
-        return str(self.store.config["master_token"])
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    def start(self) -> Sandbox:
-        """Bind the port and serve on a daemon thread; return ``self``."""
-        if self._server is not None:
-            return self
-        handler = _VerboseHandler if self.verbose else _QuietHandler
-        server = make_server(self.host, self.port, self.app, threaded=True, request_handler=handler)
-        self._server = server
-        host = self.host
-        if host in ("0.0.0.0", ""):  # noqa: S104 - a bind address, compared not used
-            host = "127.0.0.1"
-        elif host == "::":
-            host = "::1"
-        if ":" in host:
-            host = f"[{host}]"
-        self.port = server.server_port
-        self.base_url = f"http://{host}:{self.port}"
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"oh-sandbox-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, close the port and remove temporary file storage."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-        self.close()
-        self.store.close()
-
-    def serve_forever(self) -> None:
-        """Serve on the calling thread until interrupted (used by the CLI)."""
-        if self._server is None:
-            self.start()
-        assert self._thread is not None
-        try:
-            while self._thread.is_alive():
-                self._thread.join(timeout=0.5)
-        finally:
-            self.stop()
-
-    def __enter__(self) -> Sandbox:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        state = self.base_url if self.running else "stopped"
-        return f"<Sandbox {state}>"

@@ -1,25 +1,19 @@
-"""OAuth2: the authorize page (spec §1.1) and ``/oauth2/token/`` (spec §1.2–§1.4)."""
+"""The OAuth2 authorize page (spec §1.1): validation, the consent form, and the code."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Request, Response
 
-from .state import ALL_SCOPES, Store
-from .web import esc, html_page, not_found
-
-if TYPE_CHECKING:
-    from .app import SandboxApp
+from ..responses import esc, html_page, not_found
+from ..state import ALL_SCOPES, Store
 
 ALLOWED_SCHEMES = ("http", "https", "openhumanshk", "resilienceproject")
+NEW_MEMBER = "new"  # the consent form's "create a new member" choice
 OAUTH_PARAMS = (
     "client_id",
     "response_type",
@@ -186,13 +180,8 @@ def redirect(location: str) -> Response:
     return response
 
 
-def authorize(app: SandboxApp, request: Request) -> Response:
+def authorize(store: Store, request: Request) -> Response:
     """``GET`` shows the consent page; ``POST`` is the consent form coming back."""
-    store = app.store
-    if request.method not in ("GET", "HEAD", "POST"):
-        response = Response(b"", status=405)
-        response.headers["Allow"] = "GET, POST, HEAD, OPTIONS"
-        return response
     try:
         values = request.form if request.method == "POST" else request.args
     except (ValueError, OSError):
@@ -209,20 +198,33 @@ def authorize(app: SandboxApp, request: Request) -> Response:
             return redirect(denied_location(req))
         new_username = (values.get("new_username") or "").strip()
         pmid = (values.get("member") or "").strip()
+        if pmid and pmid != NEW_MEMBER and new_username:
+            # Both a chosen member and a typed name: never guess which one was meant.
+            chosen = store.members.get(pmid)
+            name = chosen["username"] if chosen else pmid
+            return consent_page(
+                store,
+                req,
+                error=f"You chose {name} and also typed the new name {new_username}. "
+                "Choose an existing member, or create a new one, not both.",
+                status=400,
+            )
         if new_username:
             if store.member_by_username(new_username) is not None:
                 return consent_page(store, req, error="That username is taken.", status=400)
             pmid = store.create_member(new_username, authorized=False)["project_member_id"]
+        elif pmid == NEW_MEMBER:
+            return consent_page(store, req, error="Type a name for the new member.", status=400)
         elif pmid not in store.members:
             return consent_page(
-                store, req, error="Choose a member, or type a new username.", status=400
+                store, req, error="Choose a member, or create a new one.", status=400
             )
         return redirect(issue_code(store, req, pmid))
 
 
-def inactive(app: SandboxApp, request: Request) -> Response:
+def inactive(store: Store, request: Request) -> Response:
     """Where an inactive project's authorize link leads (spec §1.1 check 2)."""
-    name = app.store.project["name"]
+    name = store.project["name"]
     return html_page(
         "Project inactive",
         f"<section><h1>{esc(name)} is not active</h1><p>This project is not accepting "
@@ -244,206 +246,36 @@ def consent_page(
         if k in OAUTH_PARAMS
     )
     members = sorted(store.members.values(), key=lambda m: m["created"])
+    # One radio group: an existing member, or "new". Typing a name picks "new" and choosing
+    # a member clears the name (the server refuses the two together anyway).
     radios = "".join(
         f'<label><input type=radio name=member value="{esc(m["project_member_id"])}"'
-        f"{' checked' if i == len(members) - 1 else ''}> {esc(m['username'])} "
-        f"<span class=muted>({esc(m['project_member_id'])})</span></label>"
+        f"{' checked' if i == len(members) - 1 else ''} "
+        "onchange=\"this.form.new_username.value=''\"> "
+        f"{esc(m['username'])} <span class=muted>({esc(m['project_member_id'])})</span></label>"
         for i, m in enumerate(members)
     )
-    if not radios:
-        radios = "<p class=muted>No members yet: type a username below.</p>"
     scopes = ", ".join(esc(s) for s in req.scopes)
-    error_html = f"<p class=error>{esc(error)}</p>" if error else ""
+    error_html = f"<p class=error role=alert>{esc(error)}</p>" if error else ""
     body = f"""
 <section><h1>Authorize {esc(project["name"])}</h1>
 <p>The project <strong>{esc(project["name"])}</strong> asks to join your account.
 Requested scopes: <code>{scopes}</code>.</p>
-<p class=muted>Sandbox: instead of logging in, choose who you are, or create a member.
-The project will be sent back to <code>{esc(req.redirect_uri)}</code>.</p>
+<p class=muted>This is the sandbox: there are no passwords. Sign in by choosing a member,
+or create one. The project will be sent back to <code>{esc(req.redirect_uri)}</code>.</p>
 {error_html}
 <form method=post action="/direct-sharing/projects/oauth2/authorize/">{inputs}
-<fieldset style="border:0;padding:0"><legend><strong>Log in as</strong></legend>{radios}
-<label>or create a new member: <input type=text name=new_username autocomplete=off
-placeholder="new username"></label></fieldset>
+<fieldset style="border:0;padding:0"><legend><strong>Sign in to the Open Humans sandbox
+as</strong></legend>{radios}
+<label><input type=radio name=member value="{NEW_MEMBER}" id=member-new
+{"" if members else "checked"}> Create a new member named
+<input type=text name=new_username autocomplete=off placeholder="new username"
+aria-label="New member's username" oninput="this.form['member-new'].checked=true"></label>
+</fieldset>
 <button type=submit name=action value=authorize>Authorize project</button>
 <button type=submit name=action value=deny class=secondary>Deny</button>
 </form></section>"""
     return html_page(f"Authorize {project['name']}", body, status)
-
-
-# --- token endpoint ---
-
-
-def token_response(body: dict[str, Any], status: int = 200, **headers: str) -> Response:
-    """oauthlib's answer: ``json.dumps`` default separators, never cached (spec §1.2)."""
-    response = Response(json.dumps(body), status=status, content_type="application/json")
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    for name, value in headers.items():
-        response.headers[name.replace("_", "-")] = value
-    return response
-
-
-def oauth_error(code: str, description: str | None = None) -> Response:
-    body = {"error": code}
-    if description:
-        body["error_description"] = description
-    if code == "invalid_client":
-        return token_response(body, 401, WWW_Authenticate=f'Bearer error="{code}"')
-    return token_response(body, 400)
-
-
-def _client_authenticated(store: Store, request: Request, params: dict[str, str]) -> bool:
-    """DOT: HTTP Basic first, then ``client_id``/``client_secret`` in the body."""
-    config = store.config
-    header = request.headers.get("Authorization", "")
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() == "basic" and encoded:
-        try:
-            decoded = base64.b64decode(encoded.strip(), validate=False).decode("utf-8")
-            client_id, client_secret = decoded.split(":", 1)
-        except (ValueError, UnicodeDecodeError):
-            pass
-        else:
-            if unquote_plus(client_id) == config["client_id"] and hmac.compare_digest(
-                unquote_plus(client_secret).encode(), config["client_secret"].encode()
-            ):
-                return True
-    body_id = params.get("client_id")
-    body_secret = params.get("client_secret") or ""
-    return body_id == config["client_id"] and hmac.compare_digest(
-        body_secret.encode(), config["client_secret"].encode()
-    )
-
-
-def _pkce_ok(challenge: str, method: str | None, verifier: str) -> bool:
-    if method == "S256":
-        digest = hashlib.sha256(verifier.encode("utf-8")).digest()
-        computed = base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
-        return hmac.compare_digest(computed, challenge)
-    return hmac.compare_digest(verifier.encode(), challenge.encode())
-
-
-def token(app: SandboxApp, request: Request) -> Response:
-    """``POST /oauth2/token/``: authorization_code and refresh_token grants (spec §1.2–§1.4)."""
-    store = app.store
-    if request.method != "POST":
-        response = Response(b"", status=405)
-        response.headers["Allow"] = "POST, OPTIONS"
-        return response
-    # DOT reads request.POST: a JSON body is simply not seen (spec §1.2).
-    form: MultiDict[str, str] = MultiDict()
-    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        try:
-            form = MultiDict(request.form)
-        except (ValueError, OSError):
-            form = MultiDict()
-    params: dict[str, str] = {k: request.args.getlist(k)[-1] for k in request.args.keys()}
-    params.update({k: form.getlist(k)[-1] for k in form.keys()})
-    duplicates = {k for k in request.args.keys() if len(request.args.getlist(k)) > 1}
-    duplicates |= set(request.args.keys()) & set(form.keys())
-    with store.lock:
-        grant_type = params.get("grant_type")
-        if grant_type == "refresh_token":
-            return _refresh_grant(store, request, params)
-        if grant_type == "password":
-            for name in ("username", "password"):
-                if not params.get(name):
-                    return oauth_error("invalid_request", f"Request is missing {name} parameter.")
-            if not _client_authenticated(store, request, params):
-                return oauth_error("invalid_client")
-            return oauth_error("unauthorized_client")
-        if grant_type == "client_credentials":
-            if not _client_authenticated(store, request, params):
-                return oauth_error("invalid_client")
-            return oauth_error("unauthorized_client")
-        return _code_grant(store, request, params, duplicates)
-
-
-def _code_grant(
-    store: Store, request: Request, params: dict[str, str], duplicates: set[str]
-) -> Response:
-    if params.get("grant_type") != "authorization_code":
-        return oauth_error("unsupported_grant_type")
-    code = params.get("code")
-    if code is None:
-        return oauth_error("invalid_request", "Missing code parameter.")
-    for name in ("client_id", "grant_type", "redirect_uri"):
-        if name in duplicates:
-            return oauth_error("invalid_request", f"Duplicate {name} parameter.")
-    if not _client_authenticated(store, request, params):
-        return oauth_error("invalid_client")
-    record = store.codes.get(code)
-    if record is None or record["expires"] <= store.now():
-        return oauth_error("invalid_grant")
-    challenge = record.get("code_challenge")
-    if challenge is not None:
-        verifier = params.get("code_verifier")
-        if verifier is None:
-            return oauth_error("invalid_request", "Code verifier required.")
-        if not _pkce_ok(challenge, record.get("code_challenge_method"), verifier):
-            return oauth_error("invalid_grant")
-    redirect_uri = params.get("redirect_uri") or store.config["redirect_uri"]
-    if redirect_uri != record["redirect_uri"]:
-        return oauth_error("invalid_request", "Mismatching redirect URI.")
-    del store.codes[code]
-    body = store.issue_tokens(record["pmid"], record["scope"].split())
-    return token_response(body)
-
-
-def _refresh_grant(store: Store, request: Request, params: dict[str, str]) -> Response:
-    refresh = params.get("refresh_token")
-    if refresh is None:
-        return oauth_error("invalid_request", "Missing refresh token parameter.")
-    if not _client_authenticated(store, request, params):
-        return oauth_error("invalid_client")
-    record = store.refresh_tokens.get(refresh)
-    if record is None:
-        return oauth_error("invalid_grant")
-    original = record["scope"].split()
-    scopes = original
-    if params.get("scope"):
-        scopes = params["scope"].split()
-        if any(s not in original for s in scopes):
-            return oauth_error("invalid_scope")
-    # Spec §1.4: rotation deletes the old access token and the old refresh token at once.
-    store.access_tokens.pop(record["access_token"], None)
-    del store.refresh_tokens[refresh]
-    body = store.issue_tokens(record["pmid"], scopes)
-    return token_response(body)
-
-
-def revoke(app: SandboxApp, request: Request) -> Response:
-    """``POST /oauth2/revoke_token/`` (spec §1.5, RFC 7009): no webhook, membership stays."""
-    store = app.store
-    if request.method != "POST":
-        response = Response(b"", status=405)
-        response.headers["Allow"] = "POST, OPTIONS"
-        return response
-    try:
-        form = request.form if request.mimetype == "application/x-www-form-urlencoded" else None
-    except (ValueError, OSError):
-        form = None
-    params = {k: form.getlist(k)[-1] for k in form.keys()} if form is not None else {}
-    with store.lock:
-        if not _client_authenticated(store, request, params):
-            return oauth_error("invalid_client")
-        token_value = params.get("token")
-        if not token_value:
-            return oauth_error("invalid_request", "Missing token parameter.")
-        hint = params.get("token_type_hint")
-        if hint not in (None, "access_token", "refresh_token"):
-            return oauth_error("unsupported_token_type")
-        access = store.access_tokens.pop(token_value, None)
-        if access is not None:
-            # DOT: revoking an access token also revokes its refresh token.
-            store.refresh_tokens.pop(access["refresh_token"], None)
-        refresh = store.refresh_tokens.pop(token_value, None)
-        if refresh is not None:
-            store.access_tokens.pop(refresh["access_token"], None)
-        store.changed()
-    # RFC 7009: 200 with an empty body, whether or not the token existed.
-    return Response(b"", status=200, content_type="application/json")
 
 
 def control_authorize(store: Store, pmid: str, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Field validation with the Django form semantics the real server has (spec §2, §4)."""
+"""Form-field cleaning with the Django form semantics the real server has (spec §2, §4)."""
 
 from __future__ import annotations
 
@@ -132,7 +132,10 @@ def clean_datatypes(value: Any, store: Store) -> list[int] | None:
             )
     project = store.project
     if not project.get("any_datatypes"):
-        unregistered = [DATATYPES[i] for i in ids if i not in project["registered_datatypes"]]
+        # Spec §6: the message repeats the values as the client sent them ([3],
+        # ['genetic DATA']), not the datatypes' canonical names.
+        registered = project["registered_datatypes"]
+        unregistered = [item for item, i in zip(items, ids, strict=True) if i not in registered]
         if unregistered:
             raise FieldError(
                 f"The following datatypes aren't registered for this project: {unregistered!r}"

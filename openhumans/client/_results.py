@@ -1,4 +1,4 @@
-"""The small frozen dataclasses the client returns."""
+"""The small frozen dataclasses the client returns (private: use ``openhumans.client``)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ logger = logging.getLogger("openhumans.sandbox")
 
 # The real server waits forever (spec §3.2); the sandbox must not hang a test run.
 WEBHOOK_TIMEOUT = 30.0
-USER_AGENT = "python-requests/2.32.3 (openhumans-sandbox)"
+# Spec §6: the plain requests default, as the real sender has no User-Agent of its own.
+USER_AGENT = "python-requests/2.32.3"
 
 
 def is_valid_webhook_url(url: str | None) -> bool:

@@ -5,19 +5,25 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from ..api_auth import Caller
+from ..api_endpoint import WRITE, ApiCall, api_endpoint
+from ..form_fields import (
+    FieldError,
+    checkbox,
+    clean_char,
+    clean_datatypes,
+    clean_int,
+    clean_metadata,
+)
+from ..membership import caller_member
+from ..pagination import host_url
+from ..responses import api_response
+from ..state import UPLOAD_URL_LIFETIME, Store
 from . import storage
-from .api import caller_member, check_method, host_url
-from .auth import Caller, authenticate
-from .forms import FieldError, checkbox, clean_char, clean_datatypes, clean_int, clean_metadata
-from .state import UPLOAD_URL_LIFETIME, Store
-from .web import ALLOW_POST, api_response, parse_api_body
-
-if TYPE_CHECKING:
-    from .app import SandboxApp
 
 __all__ = ["delete", "upload", "upload_complete", "upload_direct"]
 
@@ -59,11 +65,9 @@ def _default_datatypes(store: Store, datatypes: list[int] | None) -> list[int]:
     )
 
 
-def upload_direct(app: SandboxApp, request: Request) -> Response:
-    store = app.store
-    caller = authenticate(request, store, allow_user=True, allow=ALLOW_POST)
-    check_method(request, ("POST",), ALLOW_POST, "Project File Direct Upload")
-    body = parse_api_body(request)
+@api_endpoint("Project File Direct Upload", methods=WRITE)
+def upload_direct(store: Store, request: Request, call: ApiCall) -> Response:
+    caller, body = call.who, call.body
     filename: str | None = None
     filename_error = None
     try:
@@ -73,8 +77,8 @@ def upload_direct(app: SandboxApp, request: Request) -> Response:
     with store.lock:
         errors, metadata, datatypes = _file_fields(store, caller, body, "filename", filename_error)
         if errors:
-            return api_response(errors, 400, allow=ALLOW_POST)
-        member = caller_member(app, caller, body, missing_is_field_error=True, allow=ALLOW_POST)
+            return api_response(errors, 400, allow=call.allow)
+        member = caller_member(store, caller, body, allow=call.allow)
         record = store.new_file(
             member["project_member_id"],
             filename or "",
@@ -89,34 +93,32 @@ def upload_direct(app: SandboxApp, request: Request) -> Response:
             record["key"],
             int(store.now()) + UPLOAD_URL_LIFETIME,
         )
-    return api_response({"id": record["id"], "url": url}, 201, allow=ALLOW_POST)
+    return api_response({"id": record["id"], "url": url}, 201, allow=call.allow)
 
 
-def upload_complete(app: SandboxApp, request: Request) -> Response:
-    store = app.store
-    caller = authenticate(request, store, allow_user=True, allow=ALLOW_POST)
-    check_method(request, ("POST",), ALLOW_POST, "Project File Direct Upload Completion")
-    body = parse_api_body(request)
+@api_endpoint("Project File Direct Upload Completion", methods=WRITE)
+def upload_complete(store: Store, request: Request, call: ApiCall) -> Response:
+    caller, body = call.who, call.body
     with store.lock:
-        caller_member(app, caller, body, missing_is_field_error=False, allow=ALLOW_POST)
+        caller_member(store, caller, body, allow=call.allow)
         try:
             file_id = clean_int(body.get("file_id"))
         except FieldError as err:
-            return api_response({"file_id": [str(err)]}, 400, allow=ALLOW_POST)
+            return api_response({"file_id": [str(err)]}, 400, allow=call.allow)
         # Spec §6 choices: a nonexistent id is a 400 (the server says 500); ownership is
         # not checked, as on the server.
         record = store.files.get(file_id) if file_id else None
         if record is None:
-            return api_response({"detail": "file does not exist"}, 400, allow=ALLOW_POST)
+            return api_response({"detail": "file does not exist"}, 400, allow=call.allow)
         path = store.blob_path(record)
         if not path.exists():
             record["completed"] = False
             store.changed()
-            return api_response({"detail": "file not present"}, 400, allow=ALLOW_POST)
+            return api_response({"detail": "file not present"}, 400, allow=call.allow)
         record["completed"] = True
         record["size"] = path.stat().st_size
         store.changed()
-        return api_response({"status": "ok", "size": record["size"]}, allow=ALLOW_POST)
+        return api_response({"status": "ok", "size": record["size"]}, allow=call.allow)
 
 
 # --- §2.7 multipart upload ---
@@ -129,11 +131,9 @@ def _storage_name(name: str) -> str:
     return cleaned if cleaned not in ("", ".", "..") else "file"
 
 
-def upload(app: SandboxApp, request: Request) -> Response:
-    store = app.store
-    caller = authenticate(request, store, allow_user=True, allow=ALLOW_POST)
-    check_method(request, ("POST",), ALLOW_POST, "Project File Upload")
-    body = parse_api_body(request)
+@api_endpoint("Project File Upload", methods=WRITE)
+def upload(store: Store, request: Request, call: ApiCall) -> Response:
+    caller, body = call.who, call.body
     data_file = body.files.get("data_file")
     file_error = None
     size = 0
@@ -149,8 +149,8 @@ def upload(app: SandboxApp, request: Request) -> Response:
     with store.lock:
         errors, metadata, datatypes = _file_fields(store, caller, body, "data_file", file_error)
         if errors:
-            return api_response(errors, 400, allow=ALLOW_POST)
-        member = caller_member(app, caller, body, missing_is_field_error=True, allow=ALLOW_POST)
+            return api_response(errors, 400, allow=call.allow)
+        member = caller_member(store, caller, body, allow=call.allow)
         assert data_file is not None
         record = store.new_file(
             member["project_member_id"],
@@ -168,17 +168,15 @@ def upload(app: SandboxApp, request: Request) -> Response:
     with store.lock:
         record.update(size=size, md5=digest.hexdigest(), completed=True)
         store.changed()
-    return api_response({"id": record["id"]}, 201, allow=ALLOW_POST)
+    return api_response({"id": record["id"]}, 201, allow=call.allow)
 
 
 # --- §2.8 delete ---
 
 
-def delete(app: SandboxApp, request: Request) -> Response:
-    store = app.store
-    caller = authenticate(request, store, allow_user=True, allow=ALLOW_POST)
-    check_method(request, ("POST",), ALLOW_POST, "Project File Delete")
-    body = parse_api_body(request)
+@api_endpoint("Project File Delete", methods=WRITE)
+def delete(store: Store, request: Request, call: ApiCall) -> Response:
+    caller, body = call.who, call.body
     errors: dict[str, list[str]] = {}
     if caller.is_master:
         try:
@@ -193,21 +191,21 @@ def delete(app: SandboxApp, request: Request) -> Response:
     basename = clean_char(body.get("file_basename"), required=False)
     all_files = checkbox(body, "all_files")
     if errors:
-        return api_response(errors, 400, allow=ALLOW_POST)
+        return api_response(errors, 400, allow=call.allow)
     with store.lock:
-        member = caller_member(app, caller, body, missing_is_field_error=True, allow=ALLOW_POST)
+        member = caller_member(store, caller, body, allow=call.allow)
         given = sum(bool(x) for x in (file_id, basename, all_files))
         if given == 0:
             return api_response(
                 {"missing_field": "one of file_id, file_basename, or all_files is required"},
                 400,
-                allow=ALLOW_POST,
+                allow=call.allow,
             )
         if given > 1:
             return api_response(
                 {"too_many": "one of file_id, file_basename, or all_files is required"},
                 400,
-                allow=ALLOW_POST,
+                allow=call.allow,
             )
         pmid = member["project_member_id"]
         candidates = sorted(
@@ -228,4 +226,4 @@ def delete(app: SandboxApp, request: Request) -> Response:
         for file_id_ in ids:
             store.delete_file(file_id_)
         store.changed()
-    return api_response({"ids": ids}, allow=ALLOW_POST)
+    return api_response({"ids": ids}, allow=call.allow)

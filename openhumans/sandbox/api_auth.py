@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from werkzeug.wrappers import Request
 
+from .responses import HTTPError, api_response
 from .state import Store
-from .web import HTTPError, api_response
 
 REALM = 'Bearer realm="api"'
 REALM_INVALID = (
@@ -35,6 +35,18 @@ def authorization_header(request: Request) -> str | None:
     return request.headers.get("Authorization")
 
 
+def body_token(request: Request) -> str | None:
+    """Spec §A.2: oauthlib reads ``access_token`` from a form or multipart body (any method)
+    when no ``Authorization`` header was sent; a JSON body is never looked at."""
+    if request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return None
+    try:
+        values = request.form.getlist("access_token")
+    except (ValueError, OSError):
+        return None  # a broken body: the view's own parse reports it
+    return values[-1] if values else None
+
+
 def authenticate(request: Request, store: Store, *, allow_user: bool, allow: str) -> Caller:
     """Return the caller or raise :class:`HTTPError` with the exact 401 of spec §A.3.
 
@@ -43,9 +55,12 @@ def authenticate(request: Request, store: Store, *, allow_user: bool, allow: str
     comes from the first authenticator, which carries DOT's error attributes when it looked
     a bearer token up and found nothing.
     """
-    header = authorization_header(request) or ""
-    parts = header.split()
+    header = authorization_header(request)
+    parts = (header or "").split()
     bearer = parts[1] if len(parts) == 2 and parts[0].lower() == "bearer" else None
+    if header is None and allow_user:
+        # Only the user-token check reads the body; the master-token check never does.
+        bearer = body_token(request)
     oauth_error = False
 
     def fail(detail: str) -> HTTPError:

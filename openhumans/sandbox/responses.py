@@ -1,4 +1,4 @@
-"""HTTP helpers shared by the sandbox views: JSON and HTML responses, request bodies."""
+"""The sandbox's response builders: DRF-style JSON, control-plane JSON, HTML pages, errors."""
 
 from __future__ import annotations
 
@@ -7,14 +7,20 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from werkzeug.datastructures import FileStorage, MultiDict
-from werkzeug.exceptions import HTTPException
 from werkzeug.http import http_date
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Response
 
 NEVER_CACHE = "max-age=0, no-cache, no-store, must-revalidate, private"
 ALLOW_GET = "GET, HEAD, OPTIONS"
 ALLOW_POST = "POST, OPTIONS"
+# Spec §6: what DRF, DOT's middleware and django-cors-headers add to an API view's answer.
+API_VARY = "Accept, Authorization, Cookie, origin"
+# Spec §6: Django's SecurityMiddleware and XFrameOptionsMiddleware, on every response.
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+)
 
 
 class HTTPError(Exception):
@@ -48,8 +54,7 @@ def api_response(
     response = Response(compact_json(data), status=status, content_type="application/json")
     never_cache(response)
     response.headers["Allow"] = allow
-    response.headers["Vary"] = "Accept, Cookie"
-    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Vary"] = API_VARY
     for name, value in headers:
         response.headers[name] = value
     return response
@@ -105,13 +110,34 @@ def html_page(title: str, body: str, status: int = 200) -> Response:
     text = (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width,initial-scale=1">'
+        '<link rel=icon href="/favicon.ico" type="image/svg+xml">'
         f"<title>{esc(title)}</title><style>{PAGE_CSS}</style></head><body>"
         '<header><a href="/">Open Humans sandbox</a><small>local stand-in</small></header>'
         f"<main>{body}</main></body></html>"
     )
     response = Response(text, status=status, content_type="text/html; charset=utf-8")
     response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
+    return response
+
+
+def add_security_headers(response: Response) -> Response:
+    """Spec §6: the headers Django's middleware puts on every answer, unless already set."""
+    for name, value in SECURITY_HEADERS:
+        response.headers.setdefault(name, value)
+    return response
+
+
+def patch_vary(response: Response, name: str) -> None:
+    """Django's ``patch_vary_headers`` for one header name (kept once, case-insensitively)."""
+    present = [v.strip() for v in response.headers.get("Vary", "").split(",") if v.strip()]
+    if name.lower() not in {v.lower() for v in present}:
+        response.headers["Vary"] = ", ".join([*present, name])
+
+
+def method_not_allowed(allow: str) -> Response:
+    """Django's bare 405 (``require_http_methods``/``View.http_method_not_allowed``)."""
+    response = Response(b"", status=405)
+    response.headers["Allow"] = allow
     return response
 
 
@@ -145,105 +171,10 @@ def server_error() -> Response:
     )
 
 
-class Body:
-    """A parsed API request body with Django ``QueryDict.get`` semantics (last value wins)."""
-
-    def __init__(self, values: dict[str, Any], files: dict[str, FileStorage], is_json: bool):
-        self.values = values
-        self.files = files
-        self.is_json = is_json
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.values
-
-
-def _last_values(multi: MultiDict[str, Any]) -> dict[str, Any]:
-    # spec §A.4: QueryDict.get() returns only the last value of a repeated key.
-    return {key: values[-1] for key, values in multi.lists() if values}
-
-
-def parse_api_body(request: Request, allow: str = ALLOW_POST) -> Body:
-    """Parse a POST body like DRF's default parsers (JSON, urlencoded, multipart).
-
-    Raises :class:`HTTPError` with DRF's 400 ``JSON parse error`` or 415 answers.
-    """
-    mimetype = request.mimetype
-    if mimetype == "application/json":
-        raw = read_raw_body(request, allow)
-        if not raw:
-            # DRF: an empty body parses to nothing at all.
-            return Body({}, {}, True)
-        try:
-            data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-        except (ValueError, UnicodeDecodeError) as err:
-            raise HTTPError(
-                api_response({"detail": f"JSON parse error - {err}"}, 400, allow=allow)
-            ) from err
-        if not isinstance(data, dict):
-            raise HTTPError(
-                api_response(
-                    {
-                        "non_field_errors": [
-                            f"Invalid data. Expected a dictionary, but got {type(data).__name__}."
-                        ]
-                    },
-                    400,
-                    allow=allow,
-                )
-            )
-        return Body(data, {}, True)
-    if mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        try:
-            form, files = request.form, request.files
-        except (ValueError, OSError) as err:
-            raise HTTPError(
-                api_response({"detail": f"Multipart form parse error - {err}"}, 400, allow=allow)
-            ) from err
-        return Body(_last_values(form), _last_values(files), False)
-    if not mimetype or not request.content_length:
-        return Body({}, {}, False)
-    raise HTTPError(
-        api_response(
-            {"detail": f'Unsupported media type "{request.content_type}" in request.'},
-            415,
-            allow=allow,
-        )
-    )
-
-
-def read_raw_body(request: Request, allow: str = ALLOW_POST) -> bytes:
-    """The whole body; broken chunked framing or a short body is a 400 (as gunicorn)."""
-    try:
-        return request.get_data(cache=True)
-    except (OSError, ValueError, HTTPException) as err:
-        raise HTTPError(
-            api_response({"detail": f"Malformed request body: {err}"}, 400, allow=allow)
-        ) from err
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError("Out of range float values are not JSON compliant")
-
-
-def read_json_object(request: Request) -> dict[str, Any]:
-    """Read a control-plane JSON object body (empty body = ``{}``); 400 JSON on bad input."""
-    try:
-        raw = request.get_data(cache=True)
-    except (OSError, ValueError, HTTPException) as err:
-        raise HTTPError(plain_json({"error": f"malformed request body: {err}"}, 400)) from err
-    if not raw.strip():
-        if request.form:
-            return _last_values(request.form)
-        return {}
-    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        return _last_values(request.form)
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise HTTPError(plain_json({"error": f"invalid JSON body: {err}"}, 400)) from err
-    if not isinstance(data, dict):
-        raise HTTPError(plain_json({"error": "the JSON body must be an object"}, 400))
-    return data
+# A small "OH" badge in the header's blue; served as /favicon.ico so no page logs a 404.
+FAVICON_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+    '<rect width="32" height="32" rx="6" fill="#1f4e79"/>'
+    '<text x="16" y="21" font-family="system-ui,sans-serif" font-size="14" font-weight="700" '
+    'fill="#fff" text-anchor="middle">OH</text></svg>'
+)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 import httpx
 
@@ -18,7 +16,17 @@ from openhumans.exceptions import (
     redact_url,
 )
 
-from .http import (
+from ._args import (
+    Stream,
+    body_chunks,
+    check_file_selector,
+    check_message_args,
+    check_upload_args,
+    member_ids,
+    optional_member_id,
+    prepare_stream,
+)
+from ._http import (
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
     Requester,
@@ -26,21 +34,15 @@ from .http import (
     new_http_client,
     parse_base_url,
     same_origin,
+    storage_error_for,
 )
-from .results import DataFile, Member, UploadResult
+from ._pool import SharedPool, shared_pool
+from ._results import DataFile, Member, UploadResult
 
 API = "api/direct-sharing/project/"
 PAGE_SIZE = 100  # spec §2.2: the server's default page; ceil(N/100) requests for N files.
-CHUNK_SIZE = 1024 * 1024
-#: spec §2.6 step 2: S3 accepts at most 5 GiB in a single PUT.
-MAX_UPLOAD_SIZE = 5 * 1024**3
-#: Open Humans' file ids are positive 64-bit integers; a larger one is a 500 on its database.
-MAX_FILE_ID = 2**63 - 1
-SPOOL_MAX = 8 * 1024 * 1024  # bytes kept in memory before a spooled stream goes to disk
 
 _TOKEN_CHARS = re.compile(r"\A[\x21-\x7e]+\Z")
-
-Stream = bytes | bytearray | memoryview | IO[bytes] | IO[str]
 
 
 def _json(response: httpx.Response) -> Any:
@@ -57,183 +59,21 @@ def _json(response: httpx.Response) -> Any:
         ) from err
 
 
-def _member_ids(value: object) -> list[str]:
-    # A str is refused: iterating it would send one "id" per character.
-    if not isinstance(value, list | tuple) or not value:
-        raise InvalidArgumentError("project_member_ids", "must be a non-empty list of strings")
-    if not all(isinstance(v, str) and v for v in value):
-        raise InvalidArgumentError("project_member_ids", "every id must be a non-empty string")
-    # Sent once each: a repeated id makes the server's count check fail with an empty
-    # "Invalid project member ID(s): " error.
-    return list(dict.fromkeys(value))
-
-
-def _optional_member_id(value: object) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, str) or not value:
-        raise InvalidArgumentError("project_member_id", "must be a non-empty string")
-    return {"project_member_id": value}
-
-
-def check_upload_args(filename: object, metadata: object, datatypes: object = None) -> None:
-    """Raise InvalidArgumentError unless ``upload()`` would accept these arguments."""
-    if not isinstance(filename, str) or not filename.strip():
-        raise InvalidArgumentError("filename", "must be a non-empty string")
-    # spec §2.6: used verbatim as the last segment of the storage key.
-    if "/" in filename or "\\" in filename or "\x00" in filename or filename in (".", ".."):
-        raise InvalidArgumentError("filename", "must be a plain file name without '/'")
-    # spec §4.3: the rules the server applies, checked before any request.
-    if not isinstance(metadata, Mapping):
-        raise InvalidArgumentError("metadata", "must be a dict")
-    if not isinstance(metadata.get("description"), str):
-        raise InvalidArgumentError("metadata", '"description" must be present and a string')
-    tags = metadata.get("tags")
-    if not isinstance(tags, list | tuple) or not all(isinstance(t, str) for t in tags):
-        raise InvalidArgumentError("metadata", '"tags" must be present and a list of strings')
-    try:
-        json.dumps(metadata)
-    except (TypeError, ValueError) as err:
-        raise InvalidArgumentError("metadata", "must be JSON-serialisable") from err
-    if datatypes is not None and (
-        not isinstance(datatypes, list | tuple)
-        or not all(isinstance(d, str | int) and not isinstance(d, bool) for d in datatypes)
-    ):
-        raise InvalidArgumentError("datatypes", "must be a list of datatype ids or names")
-
-
-def check_message_args(subject: object, message: object) -> None:
-    """Raise InvalidArgumentError unless ``subject`` and ``message`` are strings to send."""
-    if not isinstance(subject, str):
-        raise InvalidArgumentError("subject", "must be a string")
-    if not isinstance(message, str) or not message:
-        raise InvalidArgumentError("message", "must be a non-empty string")
-
-
-def check_file_selector(
-    file_id: object = None, file_basename: object = None, all_files: object = False
-) -> dict[str, Any]:
-    """Return the delete body for exactly one selector; raise InvalidArgumentError otherwise."""
-    chosen = [file_id is not None, file_basename is not None, all_files is True]
-    if sum(chosen) != 1:
+def _check_token(access_token: object) -> str:
+    # Printable ASCII only: anything else fails inside httpx/h11 with the whole
+    # Authorization header, token included, in the error message.
+    if not isinstance(access_token, str) or not _TOKEN_CHARS.match(access_token):
         raise InvalidArgumentError(
-            "file_id", "give exactly one of file_id, file_basename or all_files=True"
+            "access_token", "must be a non-empty string of printable ASCII without spaces"
         )
-    if file_id is not None:
-        if not isinstance(file_id, int) or isinstance(file_id, bool):
-            raise InvalidArgumentError("file_id", "must be an integer")
-        if not 1 <= file_id <= MAX_FILE_ID:
-            raise InvalidArgumentError("file_id", "must be a positive 64-bit integer")
-        return {"file_id": file_id}
-    if file_basename is not None:
-        if not isinstance(file_basename, str) or not file_basename:
-            raise InvalidArgumentError("file_basename", "must be a non-empty string")
-        return {"file_basename": file_basename}
-    return {"all_files": True}
-
-
-def _too_big(size: int) -> InvalidArgumentError:
-    return InvalidArgumentError(
-        "stream",
-        f"is {size} bytes; Open Humans (S3) accepts at most 5 GiB ({MAX_UPLOAD_SIZE} bytes) "
-        "in one upload",
-    )
-
-
-def _spool(read: Any, encode: bool) -> tuple[IO[bytes], int, IO[bytes]]:
-    """Copy a stream into a spooled temp file (UTF-8 for text); refuse empty or too big."""
-    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX)
-    while chunk := read(CHUNK_SIZE):
-        spool.write(chunk.encode("utf-8") if encode else chunk)
-        if spool.tell() > MAX_UPLOAD_SIZE:
-            size = spool.tell()
-            spool.close()
-            raise _too_big(size)
-    size = spool.tell()
-    spool.seek(0)
-    if not size:
-        spool.close()
-        raise InvalidArgumentError("stream", "is empty")
-    return spool, size, spool
-
-
-def check_stream(stream: object) -> None:
-    """Raise InvalidArgumentError for a stream known, without reading it, to be unusable.
-
-    Bytes, and seekable file objects, are measured: empty, or (binary) larger than S3
-    allows. A non-seekable stream is only measured when uploaded.
-    """
-    if isinstance(stream, bytes | bytearray | memoryview):
-        size = len(stream) if not isinstance(stream, memoryview) else stream.nbytes
-    elif callable(getattr(stream, "read", None)):
-        try:
-            if not stream.seekable():  # type: ignore[attr-defined]
-                return
-            start = stream.tell()  # type: ignore[attr-defined]
-            size = stream.seek(0, io.SEEK_END) - start  # type: ignore[attr-defined]
-            stream.seek(start)  # type: ignore[attr-defined]
-        except (AttributeError, OSError, ValueError):
-            return
-        if isinstance(stream, io.TextIOBase):
-            size = min(size, 1)  # characters, not bytes: only emptiness is known
-    else:
-        raise InvalidArgumentError("stream", "must be bytes or a binary or text file object")
-    if size <= 0:
-        raise InvalidArgumentError("stream", "is empty")
-    if size > MAX_UPLOAD_SIZE:
-        raise _too_big(size)
-
-
-def _prepare_stream(stream: object) -> tuple[IO[bytes], int, IO[bytes] | None]:
-    """Return (binary file, size in bytes, temp file to close) without reading it into memory."""
-    if isinstance(stream, bytes | bytearray | memoryview):
-        data = bytes(stream)
-        if not data:
-            raise InvalidArgumentError("stream", "is empty")
-        if len(data) > MAX_UPLOAD_SIZE:
-            raise _too_big(len(data))
-        return io.BytesIO(data), len(data), None
-    read = getattr(stream, "read", None)
-    if not callable(read):
-        raise InvalidArgumentError("stream", "must be bytes or a binary or text file object")
-    first = read(0)
-    if isinstance(first, str):
-        # Text: encode as UTF-8 into a spooled file so the byte length is known.
-        return _spool(read, encode=True)
-    if not isinstance(first, bytes):
-        raise InvalidArgumentError("stream", "read() must return bytes or str")
-    binary: IO[bytes] = stream  # type: ignore[assignment]
-    try:
-        seekable = binary.seekable()
-    except (AttributeError, ValueError):
-        seekable = False
-    if seekable:
-        start = binary.tell()
-        size = binary.seek(0, io.SEEK_END) - start
-        binary.seek(start)
-        if size <= 0:
-            raise InvalidArgumentError("stream", "is empty")
-        if size > MAX_UPLOAD_SIZE:
-            raise _too_big(size)
-        return binary, size, None
-    return _spool(binary.read, encode=False)
-
-
-def _body_chunks(source: IO[bytes], size: int) -> Iterator[bytes]:
-    """Yield exactly ``size`` bytes of ``source`` in chunks (constant memory)."""
-    remaining = size
-    while remaining > 0:
-        chunk = source.read(min(CHUNK_SIZE, remaining))
-        if not chunk:
-            raise InvalidArgumentError("stream", f"ended {remaining} bytes short of {size}")
-        remaining -= len(chunk)
-        yield chunk
+    return access_token
 
 
 class OpenHumansClient:
     """A client for the Open Humans project API, holding one token and one connection pool.
 
-    Use it as a context manager, or call :meth:`close`. Errors are those of
+    Use it as a context manager, or call :meth:`close`. :meth:`shared` returns a client
+    over the process's shared pool instead (what the Django app uses). Errors are those of
     ``openhumans.exceptions``; bad arguments raise InvalidArgumentError before any request.
     GETs are retried on connection errors, 429 and 5xx (up to ``max_retries`` times, with
     exponential backoff and jitter); POSTs and the upload PUT never are.
@@ -248,16 +88,40 @@ class OpenHumansClient:
         max_retries: int = 2,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        # Printable ASCII only: anything else fails inside httpx/h11 with the whole
-        # Authorization header, token included, in the error message.
-        if not isinstance(access_token, str) or not _TOKEN_CHARS.match(access_token):
-            raise InvalidArgumentError(
-                "access_token", "must be a non-empty string of printable ASCII without spaces"
-            )
-        self._token = access_token
+        self._token = _check_token(access_token)
         self.base_url = parse_base_url(base_url)
         self._http = new_http_client(timeout, transport)
+        self._owns_http = True
         self._requester = Requester(self._http, max_retries=max_retries, deadline=timeout)
+
+    @classmethod
+    def shared(
+        cls,
+        access_token: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+    ) -> OpenHumansClient:
+        """Return a client bound to ``access_token`` over the process's shared pool.
+
+        One pool per process and (``base_url``, ``timeout``): created on first use, closed at
+        exit, never reused by a forked child. :meth:`close` leaves the pool open. Cheap to
+        call per request; raises InvalidArgumentError like the constructor.
+        """
+        return cls._over(shared_pool(base_url, timeout), access_token, max_retries)
+
+    @classmethod
+    def _over(cls, pool: SharedPool, access_token: str, max_retries: int) -> OpenHumansClient:
+        client = cls.__new__(cls)
+        client._token = _check_token(access_token)
+        client.base_url = pool.base_url
+        client._http = pool.http
+        client._owns_http = False
+        # The pool's timeout is also each call's total deadline.
+        deadline = pool.http.timeout.read
+        client._requester = Requester(pool.http, max_retries=max_retries, deadline=deadline)
+        return client
 
     def __repr__(self) -> str:
         return f"<OpenHumansClient {self.base_url}>"
@@ -282,8 +146,9 @@ class OpenHumansClient:
         self._requester.retry_backoff_max = value
 
     def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
+        """Close the connection pool (unless it is the shared one, see :meth:`shared`)."""
+        if self._owns_http:
+            self._http.close()
 
     def __enter__(self) -> OpenHumansClient:
         """Return the client; the pool is closed on exit."""
@@ -370,7 +235,7 @@ class OpenHumansClient:
         ``Member.file_count`` is the total; use :meth:`list_files` for every file. A master
         token needs ``project_member_id``. Raises the errors of the client.
         """
-        params = {"limit": PAGE_SIZE, **_optional_member_id(project_member_id)}
+        params = {"limit": PAGE_SIZE, **optional_member_id(project_member_id)}
         body = self._get(join_url(self.base_url, API + "exchange-member/"), params)
         return Member.from_json(body)
 
@@ -380,7 +245,7 @@ class OpenHumansClient:
         ceil(N/100) requests for N files (at least one). Raises the errors of the client, and
         OpenHumansAPIResponseError if a ``next`` link points at another origin.
         """
-        params = {"limit": PAGE_SIZE, **_optional_member_id(project_member_id)}
+        params = {"limit": PAGE_SIZE, **optional_member_id(project_member_id)}
         seen: set[int] = set()
         for _body, items in self._pages("exchange-member/", params, envelope="data"):
             for item in items:
@@ -411,8 +276,8 @@ class OpenHumansClient:
         refused step; complete is never called after a failed PUT.
         """
         check_upload_args(filename, metadata, datatypes)
-        member = _optional_member_id(project_member_id)
-        source, size, to_close = _prepare_stream(stream)
+        member = optional_member_id(project_member_id)
+        source, size, to_close = prepare_stream(stream)
         try:
             body: dict[str, Any] = {
                 **member,
@@ -436,8 +301,9 @@ class OpenHumansClient:
                 # No Authorization (it goes to S3) and no Content-Type (spec §2.6 step 2: the
                 # signature covers an empty one). An explicit Content-Length keeps httpx from
                 # chunking; the generator keeps memory constant.
-                content=_body_chunks(source, size),
+                content=body_chunks(source, size),
                 headers={"Content-Length": str(size)},
+                errors=storage_error_for,
                 report_url=put_url.copy_with(query=None),
                 # The file's bytes take as long as they take: per-operation timeouts only.
                 bounded=False,
@@ -465,7 +331,7 @@ class OpenHumansClient:
         exactly one selector is given, and the errors of the client.
         """
         selector = check_file_selector(file_id, file_basename, all_files)
-        body: dict[str, Any] = {**_optional_member_id(project_member_id), **selector}
+        body: dict[str, Any] = {**optional_member_id(project_member_id), **selector}
         result = self._post("files/delete/", body)
         ids = result.get("ids") if isinstance(result, dict) else None
         try:
@@ -500,7 +366,7 @@ class OpenHumansClient:
                 raise InvalidArgumentError(
                     "all_members", "give either all_members=True or project_member_ids, not both"
                 )
-            body["project_member_ids"] = _member_ids(project_member_ids)
+            body["project_member_ids"] = member_ids(project_member_ids)
         elif all_members:
             body["all_members"] = True
         self._post("message/", body)
@@ -514,7 +380,7 @@ class OpenHumansClient:
         """
         body = None
         if project_member_ids is not None:
-            body = {"project_member_ids": _member_ids(project_member_ids)}
+            body = {"project_member_ids": member_ids(project_member_ids)}
         self._post("remove-members/", body)
 
     # -- master-token calls ----------------------------------------------------------------

@@ -1,20 +1,24 @@
-"""The JSON control plane under ``/_sandbox/`` used by tests, benchmarks and the CLI."""
+"""The JSON control plane under ``/_sandbox/`` used by tests, benchmarks and the CLI.
+
+The route table (routes.py) answers a method a handler does not take with a JSON 405.
+About 400 lines, one concern: every ``/_sandbox/`` endpoint, with its input checks.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from . import api, oauth
-from .state import ALL_SCOPES, MASTER_TOKEN_LIFETIME, Store, api_datetime, generate_token
-from .web import HTTPError, plain_json, read_json_object
-
-if TYPE_CHECKING:
-    from .app import SandboxApp
+from ..membership import leave_project
+from ..request_bodies import read_json_object
+from ..responses import HTTPError, plain_json
+from ..serializers import file_json
+from ..state import ALL_SCOPES, MASTER_TOKEN_LIFETIME, Store, api_datetime, generate_token
+from .authorization import control_authorize
 
 MAX_ADD_FILES = 100_000
 DEFAULT_METADATA = {"description": "Sandbox file", "tags": ["sandbox"]}
@@ -49,12 +53,6 @@ FAULT_KEYS = {"endpoint", "latency_ms", "error_rate", "status", "drop_connection
 
 def bad(message: str, status: int = 400) -> HTTPError:
     return HTTPError(plain_json({"error": message}, status))
-
-
-def method_not_allowed(allowed: str) -> HTTPError:
-    response = plain_json({"error": f"method not allowed; use {allowed}"}, 405)
-    response.headers["Allow"] = allowed
-    return HTTPError(response)
 
 
 def member_json(store: Store, member: dict[str, Any]) -> dict[str, Any]:
@@ -115,14 +113,11 @@ def _member(store: Store, pmid: str) -> dict[str, Any]:
 # --- handlers ---
 
 
-def members(app: SandboxApp, request: Request) -> Response:
-    store = app.store
+def members(store: Store, request: Request) -> Response:
     if request.method == "GET":
         with store.lock:
             ordered = sorted(store.members.values(), key=lambda m: m["created"])
             return plain_json([member_json(store, m) for m in ordered])
-    if request.method != "POST":
-        raise method_not_allowed("GET, POST")
     data = read_json_object(request)
     unknown = set(data) - {"username", "project_member_id", "authorized"}
     if unknown:
@@ -150,18 +145,12 @@ def members(app: SandboxApp, request: Request) -> Response:
         return plain_json(member_json(store, member), 201)
 
 
-def member(app: SandboxApp, request: Request, pmid: str) -> Response:
-    store = app.store
-    if request.method != "GET":
-        raise method_not_allowed("GET")
+def member(store: Store, request: Request, pmid: str) -> Response:
     with store.lock:
         return plain_json(member_json(store, _member(store, pmid)))
 
 
-def tokens(app: SandboxApp, request: Request, pmid: str) -> Response:
-    store = app.store
-    if request.method != "POST":
-        raise method_not_allowed("POST")
+def tokens(store: Store, request: Request, pmid: str) -> Response:
     data = read_json_object(request)
     with store.lock:
         _member(store, pmid)
@@ -175,10 +164,8 @@ def tokens(app: SandboxApp, request: Request, pmid: str) -> Response:
         return plain_json(store.issue_tokens(pmid, scopes, lifetime))
 
 
-def authorize(app: SandboxApp, request: Request, pmid: str) -> Response:
-    if request.method != "POST":
-        raise method_not_allowed("POST")
-    status, body = oauth.control_authorize(app.store, pmid, read_json_object(request))
+def authorize(store: Store, request: Request, pmid: str) -> Response:
+    status, body = control_authorize(store, pmid, read_json_object(request))
     return plain_json(body, status)
 
 
@@ -194,15 +181,12 @@ def _content(data: dict[str, Any]) -> bytes:
     return content.encode("utf-8")
 
 
-def files(app: SandboxApp, request: Request, pmid: str) -> Response:
-    store = app.store
+def files(store: Store, request: Request, pmid: str) -> Response:
     if request.method == "GET":
         with store.lock:
             member = _member(store, pmid)
             base = request.host_url.rstrip("/")
-            return plain_json([api.file_json(store, f, base) for f in store.member_files(member)])
-    if request.method != "POST":
-        raise method_not_allowed("GET, POST")
+            return plain_json([file_json(store, f, base) for f in store.member_files(member)])
     data = read_json_object(request)
     unknown = set(data) - {
         "count",
@@ -255,10 +239,7 @@ def files(app: SandboxApp, request: Request, pmid: str) -> Response:
     return plain_json({"ids": ids}, 201)
 
 
-def leave(app: SandboxApp, request: Request, pmid: str) -> Response:
-    store = app.store
-    if request.method != "POST":
-        raise method_not_allowed("POST")
+def leave(store: Store, request: Request, pmid: str) -> Response:
     data = read_json_object(request)
     erasure = data.get("erasure_requested", False)
     if isinstance(erasure, str):
@@ -267,57 +248,62 @@ def leave(app: SandboxApp, request: Request, pmid: str) -> Response:
         if not store.is_authorized(_member(store, pmid)):
             # Only a member in the project can leave it: nothing happens, no webhook.
             return plain_json({"webhooks": []})
-    deliveries = api.leave_project(app, pmid, bool(erasure))
+    deliveries = leave_project(store, pmid, bool(erasure))
     return plain_json({"webhooks": deliveries})
 
 
-def expire_tokens(app: SandboxApp, request: Request, pmid: str) -> Response:
-    store = app.store
-    if request.method != "POST":
-        raise method_not_allowed("POST")
+def expire_tokens(store: Store, request: Request, pmid: str) -> Response:
     with store.lock:
         _member(store, pmid)
         return plain_json({"expired": store.expire_tokens(pmid)})
 
 
-def _log_list(app: SandboxApp, request: Request, name: str) -> Response:
-    store = app.store
+def _log_list(store: Store, request: Request, name: str) -> Response:
     if request.method == "DELETE":
         with store.lock:
             getattr(store, name).clear()
             store.changed()
         return plain_json({"cleared": True})
-    if request.method != "GET":
-        raise method_not_allowed("GET, DELETE")
     pmid = request.args.get("project_member_id")
     with store.lock:
         rows = [r for r in getattr(store, name) if pmid is None or r["project_member_id"] == pmid]
         return plain_json(rows)
 
 
-def inbox(app: SandboxApp, request: Request) -> Response:
-    return _log_list(app, request, "inbox")
+def inbox(store: Store, request: Request) -> Response:
+    return _log_list(store, request, "inbox")
 
 
-def webhooks(app: SandboxApp, request: Request) -> Response:
-    return _log_list(app, request, "webhooks")
+def webhooks(store: Store, request: Request) -> Response:
+    return _log_list(store, request, "webhooks")
 
 
-def requests_log(app: SandboxApp, request: Request) -> Response:
-    store = app.store
+def requests_log(store: Store, request: Request) -> Response:
+    """The request log, per-path counts and TCP connections accepted since the last clear."""
     if request.method == "DELETE":
         with store.lock:
             store.requests.clear()
             store.request_counts.clear()
+            store.connections_opened = 0
         return plain_json({"cleared": True})
-    if request.method != "GET":
-        raise method_not_allowed("GET, DELETE")
     with store.lock:
-        return plain_json({"requests": list(store.requests), "counts": dict(store.request_counts)})
+        return plain_json(
+            {
+                "requests": list(store.requests),
+                "counts": dict(store.request_counts),
+                "connections_opened": store.connections_opened,
+            }
+        )
 
 
-def faults(app: SandboxApp, request: Request) -> Response:
-    store = app.store
+def connections(store: Store, request: Request) -> Response:
+    """TCP connections accepted since the last clear (control-plane ones included), and
+    how many are open now: with keep-alive a client reuses one."""
+    with store.lock:
+        return plain_json({"opened": store.connections_opened, "open": store.connections_open})
+
+
+def faults(store: Store, request: Request) -> Response:
     if request.method == "GET":
         with store.lock:
             return plain_json(list(store.faults))
@@ -325,8 +311,6 @@ def faults(app: SandboxApp, request: Request) -> Response:
         with store.lock:
             store.faults.clear()
         return plain_json({"cleared": True})
-    if request.method != "POST":
-        raise method_not_allowed("GET, POST, DELETE")
     data = read_json_object(request)
     unknown = set(data) - FAULT_KEYS
     if unknown:
@@ -362,9 +346,8 @@ def faults(app: SandboxApp, request: Request) -> Response:
     return plain_json(fault, 201)
 
 
-def clock(app: SandboxApp, request: Request) -> Response:
+def clock(store: Store, request: Request) -> Response:
     """``GET`` the sandbox clock; ``POST {"advance": seconds}`` moves it (never back)."""
-    store = app.store
     if request.method == "POST":
         data = read_json_object(request)
         unknown = set(data) - {"advance"}
@@ -375,28 +358,21 @@ def clock(app: SandboxApp, request: Request) -> Response:
             raise bad("advance must be a number of seconds >= 0")
         with store.lock:
             store.clock_offset += float(advance)
-    elif request.method != "GET":
-        raise method_not_allowed("GET, POST")
     with store.lock:
         return plain_json(
             {"now": api_datetime(store.now_iso()), "offset_seconds": store.clock_offset}
         )
 
 
-def reset(app: SandboxApp, request: Request) -> Response:
-    if request.method != "POST":
-        raise method_not_allowed("POST")
-    app.store.reset()
+def reset(store: Store, request: Request) -> Response:
+    store.reset()
     return plain_json({"reset": True})
 
 
-def config(app: SandboxApp, request: Request) -> Response:
-    store = app.store
+def config(store: Store, request: Request) -> Response:
     if request.method == "GET":
         with store.lock:
             return plain_json(config_json(store))
-    if request.method != "POST":
-        raise method_not_allowed("GET, POST")
     data = read_json_object(request)
     extra = {"project", "master_token_expires_in", "regenerate_master_token"}
     unknown = set(data) - set(CONFIG_KEYS) - extra

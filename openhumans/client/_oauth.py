@@ -1,4 +1,7 @@
-"""OAuth2 against Open Humans: the authorize URL, the token endpoint, PKCE (RFC 7636)."""
+"""OAuth2 against Open Humans: the authorize URL, the token endpoint, PKCE (RFC 7636).
+
+Private: use ``openhumans.client``.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +16,18 @@ import httpx
 
 from openhumans.exceptions import InvalidArgumentError
 
-from .http import (
+from ._http import (
     DEFAULT_BASE_URL,
     DEFAULT_TOKEN_TIMEOUT,
     Requester,
     join_url,
     new_http_client,
+    oauth_error_for,
     parse_base_url,
     parse_body,
 )
-from .results import TokenSet
+from ._pool import shared_pool
+from ._results import TokenSet
 
 # spec §1.1: Open Humans' own view; the stock /oauth2/authorize/ creates no membership.
 AUTHORIZE_PATH = "direct-sharing/projects/oauth2/authorize/"
@@ -86,20 +91,34 @@ def _token_request(
     base_url: str,
     timeout: float,
     transport: httpx.BaseTransport | None,
+    shared: bool,
 ) -> TokenSet:
     auth = (_require_str("client_id", client_id), _require_str("client_secret", client_secret))
+    if shared and transport is None:
+        pool = shared_pool(base_url, timeout)
+        return _post_token(pool.http, join_url(pool.base_url, TOKEN_PATH), data, auth, timeout)
     url = join_url(parse_base_url(base_url), TOKEN_PATH)
     with new_http_client(timeout, transport) as http:
-        # POST: never retried (a code is single use and a refresh token rotates, spec §1.4).
-        response = Requester(http, max_retries=0, deadline=timeout).send(
-            # spec §1.2: form body (JSON is not parsed) and HTTP Basic client auth.
-            "POST",
-            url,
-            oauth=True,
-            data=data,
-            auth=auth,
-        )
-        return TokenSet.from_response(parse_body(response))
+        return _post_token(http, url, data, auth, timeout)
+
+
+def _post_token(
+    http: httpx.Client,
+    url: httpx.URL,
+    data: dict[str, str],
+    auth: tuple[str, str],
+    timeout: float,
+) -> TokenSet:
+    # POST: never retried (a code is single use and a refresh token rotates, spec §1.4).
+    response = Requester(http, max_retries=0, deadline=timeout).send(
+        # spec §1.2: form body (JSON is not parsed) and HTTP Basic client auth.
+        "POST",
+        url,
+        errors=oauth_error_for,
+        data=data,
+        auth=auth,
+    )
+    return TokenSet.from_response(parse_body(response))
 
 
 def exchange_code(
@@ -112,10 +131,13 @@ def exchange_code(
     base_url: str = DEFAULT_BASE_URL,
     timeout: float = DEFAULT_TOKEN_TIMEOUT,
     transport: httpx.BaseTransport | None = None,
+    shared: bool = False,
 ) -> TokenSet:
     """Exchange an authorization code for tokens (spec §1.2).
 
-    Raises InvalidGrantError (bad/used code, wrong verifier), OAuthError, ServerError,
+    ``shared=True`` sends it through the process's shared pool (see
+    :meth:`OpenHumansClient.shared`). Raises InvalidGrantError (bad/used code, wrong
+    verifier), OAuthError, ServerError,
     OpenHumansConnectionError, InvalidArgumentError.
     """
     data = {
@@ -132,6 +154,7 @@ def exchange_code(
         base_url=base_url,
         timeout=timeout,
         transport=transport,
+        shared=shared,
     )
 
 
@@ -143,10 +166,12 @@ def refresh(
     base_url: str = DEFAULT_BASE_URL,
     timeout: float = DEFAULT_TOKEN_TIMEOUT,
     transport: httpx.BaseTransport | None = None,
+    shared: bool = False,
 ) -> TokenSet:
     """Trade a refresh token for a new pair; the old access token dies at once (spec §1.4).
 
-    Raises InvalidGrantError (refresh token unknown, revoked or rotated), OAuthError,
+    ``shared=True`` uses the process's shared pool. Raises InvalidGrantError (refresh
+    token unknown, revoked or rotated), OAuthError,
     ServerError, OpenHumansConnectionError, InvalidArgumentError.
     """
     data = {
@@ -160,4 +185,5 @@ def refresh(
         base_url=base_url,
         timeout=timeout,
         transport=transport,
+        shared=shared,
     )

@@ -1,19 +1,17 @@
-"""The human pages: the project overview and each member's files, inbox and webhooks."""
+"""The human pages: the project overview, each member's files, inbox and webhooks, the icon."""
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from . import api
-from .oauth import redirect
-from .state import api_datetime
-from .web import esc, html_page, not_found
-
-if TYPE_CHECKING:
-    from .app import SandboxApp
+from ..membership import leave_project
+from ..responses import FAVICON_SVG, esc, html_page, not_found
+from ..serializers import file_json
+from ..state import Store, api_datetime
+from .authorization import redirect
 
 
 def _table(headers: list[str], rows: list[list[str]], empty: str) -> str:
@@ -38,10 +36,14 @@ def _when(value: str | None) -> str:
     return text.split(".", 1)[0].split("+", 1)[0] + " UTC"
 
 
-def index(app: SandboxApp, request: Request) -> Response:
-    store = app.store
-    if request.method not in ("GET", "HEAD"):
-        return Response(b"", status=405, headers={"Allow": "GET, HEAD"})
+def favicon(store: Store, request: Request) -> Response:
+    """``/favicon.ico``: browsers ask for it on every page; an SVG answers."""
+    response = Response(FAVICON_SVG, content_type="image/svg+xml")
+    response.headers["Cache-Control"] = "max-age=86400"
+    return response
+
+
+def index(store: Store, request: Request) -> Response:
     base = request.host_url.rstrip("/")
     with store.lock:
         config, project = store.config, store.project
@@ -85,21 +87,19 @@ def index(app: SandboxApp, request: Request) -> Response:
     return html_page(f"{project['name']} - Open Humans sandbox", body)
 
 
-def member_page(app: SandboxApp, request: Request, pmid: str) -> Response:
-    store = app.store
-    if request.method not in ("GET", "HEAD"):
-        return Response(b"", status=405, headers={"Allow": "GET, HEAD"})
+def member_page(store: Store, request: Request, pmid: str) -> Response:
     base = request.host_url.rstrip("/")
     with store.lock:
         member = store.members.get(pmid)
         if member is None:
             return not_found()
         store.prune_download_keys()
-        files = [api.file_json(store, f, base) for f in store.member_files(member)]
+        files = [file_json(store, f, base) for f in store.member_files(member)]
         inbox = [m for m in store.inbox if m["project_member_id"] == pmid]
         webhooks = [w for w in store.webhooks if w.get("project_member_id") == pmid]
         active = store.is_active(member)
         status = "active" if active else ("left the project" if member["revoked"] else "not joined")
+        project_name = store.project["name"]
     file_items = [
         f'<li><a href="{esc(f["download_url"])}"><strong>{esc(f["basename"])}</strong></a>'
         f"<div class=muted>#{esc(f['id'])} · {esc(f['source'])} · {esc(_when(f['created']))}"
@@ -126,6 +126,7 @@ deauthorization webhook.</p></section>"""
         leave = ""
     since = _when(api_datetime(member["created"]))
     body = f"""
+<p><a href="/">&larr; Back to {esc(project_name)}</a></p>
 <section><h1>{esc(member["username"])} <span class=muted>{esc(pmid)}</span></h1>
 <p>Status: <strong>{esc(status)}</strong>. Member since {esc(since)}.</p></section>
 <section><h2>Files ({len(files)})</h2>{_list(file_items, "No files.")}</section>
@@ -150,11 +151,8 @@ def _webhook_item(w: dict[str, Any]) -> str:
     )
 
 
-def leave(app: SandboxApp, request: Request, pmid: str) -> Response:
+def leave(store: Store, request: Request, pmid: str) -> Response:
     """The "Leave project" form (spec §3.1 case 1)."""
-    store = app.store
-    if request.method != "POST":
-        return Response(b"", status=405, headers={"Allow": "POST"})
     with store.lock:
         member = store.members.get(pmid)
         if member is None:
@@ -162,5 +160,5 @@ def leave(app: SandboxApp, request: Request, pmid: str) -> Response:
         active = store.is_active(member)
     if active:
         erasure = bool(request.form.get("erasure_requested"))
-        api.leave_project(app, pmid, erasure)
+        leave_project(store, pmid, erasure)
     return redirect(f"/members/{pmid}/")

@@ -1,7 +1,8 @@
-"""HTTP plumbing shared by the client and the OAuth2 functions.
+"""HTTP plumbing shared by the client and the OAuth2 functions (private: use ``openhumans.client``).
 
-URL joining under a base URL that may carry a path prefix, the one function that maps an
-error response to an exception class, bounded retries for GETs, and token redaction.
+URL joining under a base URL that may carry a path prefix, the process's one TLS context,
+the two maps from an error response to an exception class (API and OAuth2 token endpoint),
+bounded retries for GETs, and token redaction in httpx's log lines.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import json
 import logging
 import random
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any, cast
 
 import httpcore
 import httpx
@@ -93,6 +96,51 @@ def origin(url: httpx.URL) -> tuple[str, str, int | None]:
 def same_origin(url: httpx.URL, base: httpx.URL) -> bool:
     """Whether ``url`` has the scheme, host and port of ``base``."""
     return origin(url) == origin(base)
+
+
+class _ProcessTLSContext:
+    """The process's one TLS context, built on the first https connection.
+
+    httpx builds (and loads the CA bundle into) a new ``ssl.SSLContext`` for every transport,
+    even one that only ever talks plain http: about 30 ms of CPU each time. httpcore only
+    calls ``set_alpn_protocols`` and ``wrap_socket``/``wrap_bio`` on it, so this stand-in
+    hands those to one context per process, made when a TLS connection first needs it (the
+    upload PUT may go to an https storage host even when the API base URL is http).
+    """
+
+    _lock = threading.Lock()
+    _context: ssl.SSLContext | None = None
+
+    @classmethod
+    def get(cls) -> ssl.SSLContext:
+        """Return the process's TLS context, building it on first use."""
+        context = cls._context
+        if context is None:
+            with cls._lock:
+                if cls._context is None:
+                    # httpx's own defaults: certifi's bundle, or SSL_CERT_FILE/SSL_CERT_DIR.
+                    cls._context = httpx.create_ssl_context()
+                context = cls._context
+        return context
+
+    @classmethod
+    def built(cls) -> bool:
+        """Whether the TLS context has been built in this process."""
+        return cls._context is not None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+#: Shared by every transport this package builds; an SSL context is safe across fork.
+PROCESS_TLS = cast(ssl.SSLContext, _ProcessTLSContext())
+
+
+def check_timeout(timeout: object) -> float:
+    """Return ``timeout`` as a float; raise InvalidArgumentError unless it is positive."""
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
+        raise InvalidArgumentError("timeout", "must be a positive number of seconds")
+    return float(timeout)
 
 
 # -- the total deadline of one call ----------------------------------------------------------
@@ -175,8 +223,9 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 
 
 def deadline_transport() -> httpx.HTTPTransport:
-    """Return httpx's default transport with every socket operation bounded by the deadline."""
-    transport = httpx.HTTPTransport()
+    """httpx's transport (with the process's TLS context), every socket operation bounded by
+    the current call's deadline."""
+    transport = httpx.HTTPTransport(verify=PROCESS_TLS)
     pool = getattr(transport, "_pool", None)
     if isinstance(pool, httpcore.ConnectionPool):
         pool._network_backend = _DeadlineBackend(pool._network_backend)
@@ -184,15 +233,18 @@ def deadline_transport() -> httpx.HTTPTransport:
 
 
 def new_http_client(timeout: float, transport: httpx.BaseTransport | None) -> httpx.Client:
-    """Return the pooled httpx client every call goes through (no redirects followed).
+    """Return a pooled, thread-safe httpx client (no redirects followed).
 
-    Without a ``transport``, sockets honour the total deadline of :class:`Requester`.
+    Without ``transport``, connections go through httpx's own transport with the process's
+    TLS context (:data:`PROCESS_TLS`), so a client for a plain-http base URL builds none,
+    and its sockets honour the total deadline of :class:`Requester`.
     """
-    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
-        raise InvalidArgumentError("timeout", "must be a positive number of seconds")
+    check_timeout(timeout)
     return httpx.Client(
         timeout=httpx.Timeout(timeout),
         transport=transport if transport is not None else deadline_transport(),
+        # A pool is shared by every member's calls: no cookie set for one goes with another's.
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         headers={"User-Agent": USER_AGENT},
         # spec §A.4: a redirect from the API turns POST into GET; never follow one.
         follow_redirects=False,
@@ -229,19 +281,52 @@ def _summary(errors: Mapping[str, list[str]]) -> str:
     return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items())
 
 
-def error_for(
-    response: httpx.Response, *, oauth: bool = False, url: object = None
-) -> OpenHumansAPIResponseError:
-    """Map an error response to the exception class a caller handles (the only such map).
-
-    ``oauth`` marks the token endpoint (spec §1.3); ``url`` overrides the URL reported.
-    """
-    status = response.status_code
+def _response_error_args(response: httpx.Response, url: object) -> tuple[Any, dict[str, Any]]:
     body = parse_body(response)
     where = url if url is not None else response.request.url
-    kw: dict[str, Any] = {"status_code": status, "body": body, "url": where}
+    return body, {"status_code": response.status_code, "body": body, "url": where}
+
+
+def api_error_for(response: httpx.Response, *, url: object = None) -> OpenHumansAPIResponseError:
+    """Map an error response of the project API to the exception a caller handles (spec §A.3).
+
+    ``url`` overrides the URL reported (e.g. a presigned URL without its credentials).
+    """
+    status = response.status_code
+    body, kw = _response_error_args(response, url)
     detail = body.get("detail") if isinstance(body, Mapping) else None
-    if oauth and isinstance(body, Mapping) and isinstance(body.get("error"), str):
+    if status >= 500:
+        return ServerError("Open Humans server error", **kw)
+    if status == 400:
+        errors = normalise_errors(body)
+        return BadRequestError(f"bad request: {_summary(errors)}", errors=errors, **kw)
+    if status == 401:
+        return InvalidTokenError(f"token refused: {detail or 'unauthorized'}", **kw)
+    if status == 404:
+        return NotFoundError("not found", **kw)
+    if 300 <= status < 400:
+        return OpenHumansAPIResponseError("unexpected redirect (not followed)", **kw)
+    return OpenHumansAPIResponseError(detail if isinstance(detail, str) else "request failed", **kw)
+
+
+def storage_error_for(
+    response: httpx.Response, *, url: object = None
+) -> OpenHumansAPIResponseError:
+    """Map an error response of the storage host (the upload PUT, spec §2.6) to an exception.
+
+    As :func:`api_error_for`, except that a 401 there says nothing about the member's token.
+    """
+    if response.status_code == 401:
+        _body, kw = _response_error_args(response, url)
+        return OpenHumansAPIResponseError("upload to storage refused", **kw)
+    return api_error_for(response, url=url)
+
+
+def oauth_error_for(response: httpx.Response, *, url: object = None) -> OpenHumansAPIResponseError:
+    """Map an error response of the OAuth2 token endpoint to an exception (spec §1.3)."""
+    status = response.status_code
+    body, kw = _response_error_args(response, url)
+    if isinstance(body, Mapping) and isinstance(body.get("error"), str):
         error, description = body["error"], str(body.get("error_description") or "")
         message = f"OAuth2 error {error}" + (f": {description}" if description else "")
         # spec §1.3: invalid_grant is 400 today and was 401 in 2018.
@@ -249,18 +334,16 @@ def error_for(
         return cls(message, error=error, error_description=description, **kw)
     if status >= 500:
         return ServerError("Open Humans server error", **kw)
-    if status == 400 and not oauth:
-        errors = normalise_errors(body)
-        return BadRequestError(f"bad request: {_summary(errors)}", errors=errors, **kw)
-    if status == 401 and not oauth and "/api/" in httpx.URL(str(where)).path:
-        return InvalidTokenError(f"token refused: {detail or 'unauthorized'}", **kw)
     if status == 404:
         return NotFoundError("not found", **kw)
-    if oauth and 400 <= status < 500:
+    if 400 <= status < 500:
         return OAuthError(f"OAuth2 error (status {status})", **kw)
     if 300 <= status < 400:
         return OpenHumansAPIResponseError("unexpected redirect (not followed)", **kw)
-    return OpenHumansAPIResponseError(detail if isinstance(detail, str) else "request failed", **kw)
+    return OpenHumansAPIResponseError("request failed", **kw)
+
+
+ErrorMap = Callable[..., OpenHumansAPIResponseError]
 
 
 def connection_error(err: httpx.HTTPError, url: object) -> OpenHumansConnectionError:
@@ -310,7 +393,7 @@ class Requester:
         method: str,
         url: httpx.URL,
         *,
-        oauth: bool = False,
+        errors: ErrorMap = api_error_for,
         report_url: object = None,
         bounded: bool = True,
         **kwargs: Any,
@@ -319,12 +402,13 @@ class Requester:
 
         Raises OpenHumansConnectionError on transport failures and when the call passes its
         deadline (unless ``bounded`` is False: a large upload's PUT takes what it takes), the
-        class chosen by :func:`error_for` on error statuses. Only GETs are retried.
+        class chosen by ``errors`` (:func:`api_error_for`, :func:`oauth_error_for` or
+        :func:`storage_error_for`) on error statuses. Only GETs are retried.
         """
         end = time.monotonic() + self.deadline if bounded and self.deadline else None
         token = _deadline.set(end)
         try:
-            return self._send(method, url, oauth=oauth, report_url=report_url, end=end, **kwargs)
+            return self._send(method, url, errors=errors, report_url=report_url, end=end, **kwargs)
         finally:
             _deadline.reset(token)
 
@@ -333,7 +417,7 @@ class Requester:
         method: str,
         url: httpx.URL,
         *,
-        oauth: bool,
+        errors: ErrorMap,
         report_url: object,
         end: float | None,
         **kwargs: Any,
@@ -364,5 +448,5 @@ class Requester:
                     response.close()
                     self.sleep(delay)
                     continue
-            raise error_for(response, oauth=oauth, url=shown)
+            raise errors(response, url=shown)
         raise AssertionError("unreachable")  # pragma: no cover

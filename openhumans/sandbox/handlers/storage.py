@@ -12,18 +12,14 @@ import hashlib
 import hmac
 import os
 import secrets
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
 
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
-from .state import STORAGE_GET_LIFETIME, Store
-from .web import html_error
-
-if TYPE_CHECKING:
-    from .app import SandboxApp
+from ..responses import html_error
+from ..state import STORAGE_GET_LIFETIME, Store
 
 BUCKET = "open-humans-sandbox"
 ACCESS_KEY_ID = "SANDBOXACCESSKEYID"
@@ -86,9 +82,8 @@ def _check_signature(store: Store, request: Request, method: str, key: str) -> R
     return None
 
 
-def storage(app: SandboxApp, request: Request, key: str) -> Response:
+def storage(store: Store, request: Request, key: str) -> Response:
     """``PUT`` (upload, spec §2.6 step 2) and ``GET``/``HEAD`` (download) of one object."""
-    store = app.store
     key = request.path[len(STORAGE_PREFIX) :]
     method = request.method
     if method == "PUT":
@@ -193,13 +188,8 @@ def _put(store: Store, request: Request, key: str) -> Response:
     return response
 
 
-def download(app: SandboxApp, request: Request, file_id: str) -> Response:
+def download(store: Store, request: Request, file_id: str) -> Response:
     """Spec §2.9: the ``download_url`` redirector; 302 to a 10-minute storage URL."""
-    store = app.store
-    if request.method not in ("GET", "HEAD"):
-        response = Response(b"", status=405)
-        response.headers["Allow"] = "GET, HEAD"
-        return response
     key = request.args.get("key", "")
     with store.lock:
         record = store.files.get(int(file_id)) if file_id.isdigit() else None
