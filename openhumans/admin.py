@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.contrib import admin, messages
@@ -9,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from .conf import get_setting
 from .exceptions import OpenHumansError
 from .models import OpenHumansMember, PendingDeauthNotice
 
@@ -65,9 +67,25 @@ class OpenHumansMemberAdmin(_NoTokenLookups, admin.ModelAdmin):
             return None
         return super().get_object(request, object_id, from_field)
 
+    #: Seconds an action may spend on Open Humans before it stops starting calls: gunicorn
+    #: kills a worker at 30 s by default, and one killed during a refresh loses the new pair.
+    action_time_budget: float = 25.0
+
     def _each(self, request: HttpRequest, queryset: QuerySet[Any], verb: str, method: str) -> None:
         done = 0
-        for member in queryset:
+        members = list(queryset)
+        started = time.monotonic()
+        # A call may take its whole deadline: start one only if that still fits the budget.
+        worst = max(get_setting("OPENHUMANS_TIMEOUT"), get_setting("OPENHUMANS_TOKEN_TIMEOUT"))
+        for index, member in enumerate(members):
+            if time.monotonic() - started + worst > self.action_time_budget:
+                self.message_user(
+                    request,
+                    f"Stopped to stay within the request's time: {len(members) - index} "
+                    f"member(s) not done yet; run the action again for them.",
+                    level=messages.WARNING,
+                )
+                break
             try:
                 getattr(member, method)()
             except OpenHumansError as err:

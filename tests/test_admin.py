@@ -179,3 +179,25 @@ def test_token_lookups_are_refused_for_superusers_too(admin_client, member_facto
     response = admin_client.get(f"{CHANGELIST}?refresh_token__startswith={prefix}")
     assert response.status_code == 400
     assert member.oh_id.encode() not in response.content
+
+
+def test_bulk_refresh_stops_within_the_request_time(
+    admin_client, member_factory, sandbox, settings, monkeypatch
+):
+    # Issue 10: a worker killed mid-refresh (the bulk "Refresh tokens" past gunicorn's 30 s)
+    # loses the member's new pair. The action starts a refresh only while a whole one fits.
+    from openhumans.admin import OpenHumansMemberAdmin
+
+    members = [member_factory(f"bulk{i}") for i in range(5)]
+    settings.OPENHUMANS_TIMEOUT = 1
+    settings.OPENHUMANS_TOKEN_TIMEOUT = 1
+    monkeypatch.setattr(OpenHumansMemberAdmin, "action_time_budget", 2.2)
+    sandbox.set_fault(endpoint="/oauth2/token/", latency_ms=500)
+    response = admin_client.post(
+        CHANGELIST,
+        {"action": "refresh_tokens", "_selected_action": [m.pk for m in members]},
+        follow=True,
+    )
+    refreshed = token_requests(sandbox)
+    assert 1 <= refreshed < 5
+    assert f"{5 - refreshed} member(s) not done yet" in response.content.decode()
