@@ -41,6 +41,7 @@ class OpenHumansMemberAdmin(_NoTokenLookups, admin.ModelAdmin):
 
     list_display = (
         "oh_id",
+        "oh_username",
         "user",
         "token_expires",
         "oh_deauth",
@@ -50,12 +51,19 @@ class OpenHumansMemberAdmin(_NoTokenLookups, admin.ModelAdmin):
     )
     list_filter = ("oh_deauth", "needs_reauthorization", "public")
     exclude = TOKEN_FIELDS
-    readonly_fields = ("oh_id", "token_expires", "authorized_at", "created", "updated")
+    readonly_fields = (
+        "oh_id",
+        "oh_username",
+        "token_expires",
+        "authorized_at",
+        "created",
+        "updated",
+    )
     raw_id_fields = ("user",)
     actions = ("refresh_tokens", "deauthorize")
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
-        return ("oh_id", f"user__{get_user_model().USERNAME_FIELD}")
+        return ("oh_id", "oh_username", f"user__{get_user_model().USERNAME_FIELD}")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # members come from an OAuth2 login, with tokens

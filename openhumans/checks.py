@@ -2,7 +2,7 @@
 
 openhumans.E001  a required setting is missing
 openhumans.E002  a base URL setting is not an absolute http(s) URL
-openhumans.E003  a numeric setting (timeout, state age, upload size) is not a valid number
+openhumans.E003  a numeric setting (timeout, state age, upload or read size) is not a valid number
 openhumans.W001  no OPENHUMANS_WEBHOOK_SECRET while DEBUG is off
 openhumans.W002  OpenHumansBackend is not in AUTHENTICATION_BACKENDS
 openhumans.W003  an OPENHUMANS_* setting this app does not know but nearly matches (a typo?)

@@ -87,6 +87,8 @@ SETTINGS: dict[str, Setting] = {
     "OPENHUMANS_MAX_UPLOAD_SIZE": Setting(
         128 * 1024 * 1024, False, _bytes_or_none, "openhumans.E003"
     ),
+    # Largest file read_bytes/read_text/read_json read into memory unless given max_bytes.
+    "OPENHUMANS_MAX_READ_SIZE": Setting(64 * 1024 * 1024, False, _bytes_or_none, "openhumans.E003"),
 }
 
 #: Views of the table, for the docs' tests and for readers: name -> default, required names.

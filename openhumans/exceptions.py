@@ -8,11 +8,15 @@
     ├── MemberDeauthorizedError          the member left, or their token refresh was refused
     │   └── ReauthorizationRequiredError the member's token pair was lost, not withdrawn
     ├── MemberLinkError                  the Open Humans account or the Django user is taken
+    ├── UnknownFileError                 no such file in the member's listing (also LookupError)
+    ├── FileTooLargeError                a download is bigger than its ``max_bytes`` cap
     └── OpenHumansAPIResponseError       Open Humans answered with an error status
         ├── BadRequestError              400 from the project API; ``.errors``: a field map
         ├── InvalidTokenError            401 from the project API: the token is unusable
         ├── NotFoundError                404
         ├── ServerError                  5xx
+        ├── DownloadExpiredError         a download link was refused again after a fresh listing
+        ├── StorageError                 the storage host (S3) answered a download with non-200
         └── OAuthError                   error from /oauth2/token/; ``.error``: the OAuth2 code
             └── InvalidGrantError        invalid_grant (400 now, 401 in 2018): re-authorize
 
@@ -35,6 +39,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 __all__ = [
     "BadRequestError",
+    "DownloadExpiredError",
+    "FileTooLargeError",
     "InvalidArgumentError",
     "InvalidGrantError",
     "InvalidTokenError",
@@ -48,6 +54,8 @@ __all__ = [
     "OpenHumansError",
     "ReauthorizationRequiredError",
     "ServerError",
+    "StorageError",
+    "UnknownFileError",
     "redact_url",
 ]
 
@@ -168,3 +176,29 @@ class OAuthError(OpenHumansAPIResponseError):
 
 class InvalidGrantError(OAuthError):
     """The code or refresh token is bad, used or revoked: the member must authorize again."""
+
+
+class UnknownFileError(OpenHumansError, LookupError):
+    """The file is not (or no longer) in the member's listing; ``.file_id`` says which."""
+
+    def __init__(self, file_id: object) -> None:
+        self.file_id = file_id
+        super().__init__(f"file {file_id} is not among the member's files on Open Humans")
+
+
+class FileTooLargeError(OpenHumansError):
+    """A file is bigger than the ``max_bytes`` allowed; nothing more was read or kept."""
+
+    def __init__(self, what: str, size: int | None, max_bytes: int) -> None:
+        self.size = size
+        self.max_bytes = max_bytes
+        known = f"is {size} bytes" if size is not None else "is larger than that"
+        super().__init__(f"{what} {known}; the limit (max_bytes) is {max_bytes} bytes")
+
+
+class DownloadExpiredError(OpenHumansAPIResponseError):
+    """The download link was refused (403), and again with the fresh one of a new listing."""
+
+
+class StorageError(OpenHumansAPIResponseError):
+    """The storage host answered a download with an error status (spec §2.9)."""

@@ -7,11 +7,14 @@ and ``OPENHUMANS_TIMEOUT`` read at call time (a changed setting gets its own poo
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -21,7 +24,8 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from . import client as oh_client
-from .client import check_file_selector, check_message_args, check_stream, check_upload_args
+from . import files
+from .client import check_file_selector, check_message_args
 from .conf import get_setting, redirect_uri
 from .db import lock_for_write
 from .exceptions import (
@@ -44,6 +48,7 @@ from .tokens import (
 )
 
 __all__ = [
+    "DirectUpload",
     "MemberLinkError",
     "OpenHumansMember",
     "PendingDeauthNotice",
@@ -54,9 +59,28 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: An operation run for a member: (client, project_member_id) -> result. The id is None when
-#: the client holds the member's own token, the member's id when it holds the master token.
-Operation = Callable[[oh_client.OpenHumansClient, "str | None"], T]
+#: An operation run for a member with a client holding their token (or acting for them).
+Operation = Callable[[oh_client.OpenHumansClient], T]
+
+
+class _ActingFor:
+    """The master-token client acting for one member (spec §A.1: the master token works on
+    every project endpoint with ``project_member_id``): each call gets the member's id."""
+
+    def __init__(self, api: oh_client.OpenHumansClient, oh_id: str) -> None:
+        self._api, self._oh_id = api, oh_id
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._api, name)
+        if not callable(attr):
+            return attr
+        parameters = inspect.signature(attr).parameters
+        if "project_member_id" in parameters:
+            return functools.partial(attr, project_member_id=self._oh_id)
+        if "project_member_ids" in parameters:
+            return functools.partial(attr, project_member_ids=[self._oh_id])
+        return attr
+
 
 #: Returned by _take_lease while another caller's refresh of the member is under way.
 _BUSY = object()
@@ -85,6 +109,14 @@ def _printable(value: str) -> bool:
     return value.isascii() and value.isprintable() and " " not in value
 
 
+class OpenHumansMemberQuerySet(models.QuerySet["OpenHumansMember"]):
+    """Queries over members."""
+
+    def active(self) -> OpenHumansMemberQuerySet:
+        """Members still authorized (not ``oh_deauth``) whose Django user is active."""
+        return self.filter(oh_deauth=False, user__is_active=True)
+
+
 class OpenHumansMember(models.Model):
     """Data storage, auth, etc. related to an Open Humans member account."""
 
@@ -105,8 +137,15 @@ class OpenHumansMember(models.Model):
     # Until when one caller is refreshing the pair (no lock is held across the network call:
     # on SQLite that would stop every write of the site for as long).
     refresh_lease = models.DateTimeField(null=True, blank=True, editable=False)
+    # The Open Humans username, when the project requests usernames (spec §2.2); "" if not.
+    oh_username = models.CharField("Open Humans username", max_length=150, blank=True, default="")
     created = models.DateTimeField(default=timezone.now, editable=False)
     updated = models.DateTimeField(auto_now=True)
+
+    objects = OpenHumansMemberQuerySet.as_manager()
+
+    #: Set on the instance _store_tokens returns: whether this authorization created it.
+    _created_now: bool = False
 
     class Meta:
         verbose_name = "Open Humans member"
@@ -121,7 +160,9 @@ class OpenHumansMember(models.Model):
 
     @classmethod
     @sensitive_variables()  # tokens in every frame below: never in error reports
-    def create(cls, oh_id: str, data: Any, user: Any = None) -> OpenHumansMember:
+    def create(
+        cls, oh_id: str, data: Any, user: Any = None, *, oh_username: str | None = None
+    ) -> OpenHumansMember:
         """Create and save an Open Humans member, and corresponding User, if not provided.
 
         ``data`` is the token endpoint's response (a dict with ``access_token``,
@@ -148,6 +189,7 @@ class OpenHumansMember(models.Model):
                 refresh_token=refresh,
                 token_expires=expires,
                 authorized_at=timezone.now(),
+                oh_username=(oh_username or "")[:150],
             )
             member.save(force_insert=True)
         return member
@@ -162,12 +204,14 @@ class OpenHumansMember(models.Model):
         another member. Concurrent first logins of one member create one user.
         """
         access, _, _ = token_fields(data)
-        oh_id = client_for(access).exchange_member().project_member_id
-        return cls._store_tokens(oh_id, data, user)
+        who = client_for(access).exchange_member()
+        return cls._store_tokens(who.project_member_id, data, user, oh_username=who.username)
 
     @classmethod
     @sensitive_variables()
-    def _store_tokens(cls, oh_id: str, data: Any, user: Any) -> OpenHumansMember:
+    def _store_tokens(
+        cls, oh_id: str, data: Any, user: Any, *, oh_username: str | None = None
+    ) -> OpenHumansMember:
         access, refresh, expires = token_fields(data)
         for _attempt in range(3):
             try:
@@ -179,7 +223,8 @@ class OpenHumansMember(models.Model):
                             raise MemberLinkError(
                                 "This account is already connected to another Open Humans account."
                             )
-                        created = cls.create(oh_id, data, user=user)
+                        created = cls.create(oh_id, data, user=user, oh_username=oh_username)
+                        created._created_now = True
                         logger.info("Open Humans member %s created", oh_id)
                         return created
                     if user is not None and member.user_id != user.pk:
@@ -191,6 +236,7 @@ class OpenHumansMember(models.Model):
                     member.oh_deauth = member.needs_reauthorization = False
                     member.authorized_at = timezone.now()
                     member.refresh_lease = None
+                    member.oh_username = (oh_username or "")[:150]
                     member.save()
                     logger.info("Open Humans member %s re-authorized", oh_id)
                     return member
@@ -420,7 +466,7 @@ class OpenHumansMember(models.Model):
         except ReauthorizationRequiredError:
             return self._call_as_project(operation)
         try:
-            return operation(client_for(token), None)
+            return operation(client_for(token))
         except InvalidTokenError:
             if not retry:
                 raise
@@ -430,55 +476,220 @@ class OpenHumansMember(models.Model):
                 token = self._access_token(None, None, force=False, stale_token=token)
             except ReauthorizationRequiredError:
                 return self._call_as_project(operation)
-            return operation(client_for(token), None)
+            return operation(client_for(token))
 
     @sensitive_variables()
     def _call_as_project(self, operation: Operation[T]) -> T:
         master = master_token()
         if master is None or self.oh_deauth:
             raise self._unusable() or ReauthorizationRequiredError(self.oh_id)
-        return operation(client_for(master), self.oh_id)
+        return operation(
+            cast(oh_client.OpenHumansClient, _ActingFor(client_for(master), self.oh_id))
+        )
 
     # -- the documented API calls ---------------------------------------------------------
 
-    def list_files(self) -> list[dict[str, Any]]:
-        """List files."""
-        files = self._call(lambda api, pmid: api.list_files(project_member_id=pmid))
-        return [f.as_dict() for f in files]
+    def list_files(
+        self,
+        *,
+        source: str | None = None,
+        basename: str | None = None,
+        tag: str | None = None,
+        datatype: int | str | None = None,
+    ) -> list[dict[str, Any]]:
+        """List files.
+
+        Keyword filters narrow the list: ``source`` (``"direct-sharing-<id>"``) and
+        ``basename`` match exactly, ``tag`` is one of the metadata tags, ``datatype`` a
+        datatype id. Raises InvalidArgumentError for a filter of the wrong type.
+        """
+        return files.list_files(self, source=source, basename=basename, tag=tag, datatype=datatype)
+
+    def latest_file(self, **filters: Any) -> dict[str, Any] | None:
+        """Return the newest file matching the filters of :meth:`list_files`, or None."""
+        return files.latest_file(self, **filters)
+
+    def download(
+        self,
+        file: Any,
+        destination: str | os.PathLike[str] | IO[bytes],
+        *,
+        max_bytes: int | None = None,
+    ) -> int:
+        """Stream a file (an item of :meth:`list_files`, or its id) to a path or binary file.
+
+        Constant memory; a path is written whole or not at all; no token goes to the storage
+        host; an expired link is retried once from a fresh listing. Returns the bytes
+        written. Raises UnknownFileError, FileTooLargeError, DownloadExpiredError,
+        StorageError, and the errors of the client.
+        """
+        return files.download(self, file, destination, max_bytes=max_bytes)
+
+    def read_bytes(self, file: Any, *, max_bytes: Any = files.DEFAULT) -> bytes:
+        """Return a file's contents; at most ``max_bytes`` (OPENHUMANS_MAX_READ_SIZE)."""
+        return files.read_bytes(self, file, max_bytes=max_bytes)
+
+    def read_text(
+        self, file: Any, *, encoding: str = "utf-8", max_bytes: Any = files.DEFAULT
+    ) -> str:
+        """Return a file's contents decoded (UnicodeDecodeError if not ``encoding``)."""
+        return files.read_text(self, file, encoding=encoding, max_bytes=max_bytes)
+
+    def read_json(self, file: Any, *, max_bytes: Any = files.DEFAULT) -> Any:
+        """Return a file's contents parsed as JSON (ValueError if they are not JSON)."""
+        return files.read_json(self, file, max_bytes=max_bytes)
 
     def upload(
         self,
-        stream: IO[Any] | bytes,
+        stream: Any,
         filename: str,
         metadata: dict[str, Any],
         file_identifier: str | None = None,
+        *,
+        datatypes: Sequence[str | int] | None = None,
+        max_bytes: int | None = None,
     ) -> Any:
         """Upload file to Open Humans.
 
-        ``stream`` is a text or binary file object (or bytes); ``metadata`` needs
-        ``description`` and ``tags`` (spec §4.3). ``file_identifier`` only names the file
-        in log lines. Returns the client's UploadResult.
+        ``stream`` is a text or binary file object, bytes, or a path (``str`` or
+        ``os.PathLike``); ``metadata`` needs ``description`` and ``tags`` (spec §4.3).
+        ``datatypes`` are datatype ids or names; above ``max_bytes`` FileTooLargeError is
+        raised before any request. ``file_identifier`` only names the file in log lines.
+        Returns the client's UploadResult.
         """
-        # Refused before any request, even a token refresh (the client checks again).
-        check_upload_args(filename, metadata)
-        check_stream(stream)
-        seekable = isinstance(stream, bytes) or bool(getattr(stream, "seekable", lambda: False)())
-        start = 0 if isinstance(stream, bytes) else (stream.tell() if seekable else 0)
-
-        def operation(api: oh_client.OpenHumansClient, pmid: str | None) -> Any:
-            if seekable and not isinstance(stream, bytes):
-                stream.seek(start)  # rewound for the one retry after a 401
-            return api.upload(stream, filename, metadata, project_member_id=pmid)
-
-        # A stream that cannot be rewound is not retried: a second try would send less.
-        result = self._call(operation, retry=seekable)
-        logger.info(
-            "uploaded %s for Open Humans member %s as file %s",
-            file_identifier or filename,
-            self.oh_id,
-            getattr(result, "id", "?"),
+        return files.upload(
+            self,
+            stream,
+            filename,
+            metadata,
+            file_identifier,
+            datatypes=datatypes,
+            max_bytes=max_bytes,
         )
-        return result
+
+    def upload_json(
+        self,
+        obj: Any,
+        filename: str,
+        metadata: Mapping[str, Any],
+        *,
+        datatypes: Sequence[str | int] | None = None,
+    ) -> Any:
+        """Upload ``obj`` serialised as JSON (no temporary file); InvalidArgumentError if not."""
+        return files.upload_json(self, obj, filename, metadata, datatypes=datatypes)
+
+    def replace_file(
+        self,
+        source: Any,
+        filename: str,
+        metadata: Mapping[str, Any],
+        *,
+        match: str = "basename",
+        datatypes: Sequence[str | int] | None = None,
+        max_bytes: int | None = None,
+    ) -> oh_client.Replacement:
+        """Upload a file, then delete this project's files it supersedes; return both.
+
+        Superseded: the files named ``filename`` (``match="basename"``), or those tagged
+        ``match`` (the new metadata must carry the tag). When the upload fails nothing is
+        deleted. Returns ``(file, deleted_ids)``.
+        """
+        return files.replace_file(
+            self,
+            source,
+            filename,
+            metadata,
+            match=match,
+            datatypes=datatypes,
+            max_bytes=max_bytes,
+        )
+
+    # -- the same, as coroutines for async views and tasks -----------------------------------
+
+    async def alist_files(self, **filters: Any) -> list[dict[str, Any]]:
+        """:meth:`list_files`, awaitable (network on the event loop, DB in a thread)."""
+        return await files.alist_files(self, **filters)
+
+    async def alatest_file(self, **filters: Any) -> dict[str, Any] | None:
+        """:meth:`latest_file`, awaitable."""
+        return await files.alatest_file(self, **filters)
+
+    async def adownload(
+        self,
+        file: Any,
+        destination: str | os.PathLike[str] | IO[bytes],
+        *,
+        max_bytes: int | None = None,
+    ) -> int:
+        """:meth:`download`, awaitable."""
+        return await files.adownload(self, file, destination, max_bytes=max_bytes)
+
+    async def aread_bytes(self, file: Any, *, max_bytes: Any = files.DEFAULT) -> bytes:
+        """:meth:`read_bytes`, awaitable."""
+        return await files.aread_bytes(self, file, max_bytes=max_bytes)
+
+    async def aread_text(
+        self, file: Any, *, encoding: str = "utf-8", max_bytes: Any = files.DEFAULT
+    ) -> str:
+        """:meth:`read_text`, awaitable."""
+        return await files.aread_text(self, file, encoding=encoding, max_bytes=max_bytes)
+
+    async def aread_json(self, file: Any, *, max_bytes: Any = files.DEFAULT) -> Any:
+        """:meth:`read_json`, awaitable."""
+        return await files.aread_json(self, file, max_bytes=max_bytes)
+
+    async def aupload(
+        self,
+        stream: Any,
+        filename: str,
+        metadata: dict[str, Any],
+        file_identifier: str | None = None,
+        *,
+        datatypes: Sequence[str | int] | None = None,
+        max_bytes: int | None = None,
+    ) -> Any:
+        """:meth:`upload`, awaitable."""
+        return await files.aupload(
+            self,
+            stream,
+            filename,
+            metadata,
+            file_identifier,
+            datatypes=datatypes,
+            max_bytes=max_bytes,
+        )
+
+    async def aupload_json(
+        self,
+        obj: Any,
+        filename: str,
+        metadata: Mapping[str, Any],
+        *,
+        datatypes: Sequence[str | int] | None = None,
+    ) -> Any:
+        """:meth:`upload_json`, awaitable."""
+        return await files.aupload_json(self, obj, filename, metadata, datatypes=datatypes)
+
+    async def areplace_file(
+        self,
+        source: Any,
+        filename: str,
+        metadata: Mapping[str, Any],
+        *,
+        match: str = "basename",
+        datatypes: Sequence[str | int] | None = None,
+        max_bytes: int | None = None,
+    ) -> oh_client.Replacement:
+        """:meth:`replace_file`, awaitable."""
+        return await files.areplace_file(
+            self,
+            source,
+            filename,
+            metadata,
+            match=match,
+            datatypes=datatypes,
+            max_bytes=max_bytes,
+        )
 
     def delete_single_file(
         self, file_id: int | str | None = None, file_basename: str | None = None
@@ -492,11 +703,7 @@ class OpenHumansMember(models.Model):
             raise InvalidArgumentError("file_id", "specify exactly one of file_id or file_basename")
         if file_basename:
             check_file_selector(file_basename=file_basename)
-            return self._call(
-                lambda api, pmid: api.delete_files(
-                    file_basename=file_basename, project_member_id=pmid
-                )
-            )
+            return self._call(lambda api: api.delete_files(file_basename=file_basename))
         try:
             number = int(str(file_id))
         except ValueError:
@@ -505,15 +712,11 @@ class OpenHumansMember(models.Model):
                 "should be an integer (did you mean file_basename=...?)",
             ) from None
         check_file_selector(file_id=number)
-        return self._call(
-            lambda api, pmid: api.delete_files(file_id=number, project_member_id=pmid)
-        )
+        return self._call(lambda api: api.delete_files(file_id=number))
 
     def delete_all_files(self) -> list[int]:
         """Delete every file this project uploaded for the member; return the deleted ids."""
-        return self._call(
-            lambda api, pmid: api.delete_files(all_files=True, project_member_id=pmid)
-        )
+        return self._call(lambda api: api.delete_files(all_files=True))
 
     def message(self, subject: str, message: str) -> None:
         """Send messages.
@@ -522,11 +725,7 @@ class OpenHumansMember(models.Model):
         :param message: This field is the message which is to be send.
         """
         check_message_args(subject, message)
-        self._call(
-            lambda api, pmid: api.message(
-                subject, message, project_member_ids=None if pmid is None else [pmid]
-            )
-        )
+        self._call(lambda api: api.message(subject, message))
 
     def deauth(self) -> None:
         """Deauthorize the Open Humans account (remove-members with the member's token).
@@ -535,7 +734,7 @@ class OpenHumansMember(models.Model):
         log in again to be usable. Open Humans calls the deauth webhook during this call
         (spec §2.5).
         """
-        self._call(lambda api, pmid: api.remove_members(None if pmid is None else [pmid]))
+        self._call(lambda api: api.remove_members())
         type(self).objects.filter(pk=self.pk).update(
             oh_deauth=True, needs_reauthorization=False, updated=timezone.now()
         )
@@ -543,5 +742,6 @@ class OpenHumansMember(models.Model):
         logger.info("deauthorized Open Humans member %s", self.oh_id)
 
 
-# Defined beside the deletion policy it serves; a model of this app all the same.
+# Defined beside the code they serve; models of this app all the same.
 from .notices import PendingDeauthNotice  # noqa: E402
+from .upload_records import DirectUpload  # noqa: E402

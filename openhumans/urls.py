@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from . import views
+from . import direct_upload, member_views, views
 
 app_name = "openhumans"
 
@@ -24,4 +24,10 @@ urlpatterns = [
     re_path(r"^delete_file/?$", views.DeleteFile.as_view(), name="delete_file"),
     re_path(r"^delete_all_files/?$", views.DeleteAllFiles.as_view(), name="delete_all_files"),
     path("upload/", views.UploadFile.as_view(), name="upload"),
+    # Browser uploads straight to storage (JSON; openhumans.direct_upload).
+    path("upload/start/", direct_upload.StartUpload.as_view(), name="upload_start"),
+    path("upload/complete/", direct_upload.CompleteUpload.as_view(), name="upload_complete"),
+    path("upload/cancel/", direct_upload.CancelUpload.as_view(), name="upload_cancel"),
+    path("download/<int:file_id>/", member_views.DownloadFile.as_view(), name="download"),
+    path("reconnect/", member_views.reconnect, name="reconnect"),
 ]

@@ -17,6 +17,7 @@ from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
@@ -33,6 +34,7 @@ from .conf import get_setting
 from .exceptions import (
     InvalidArgumentError,
     InvalidGrantError,
+    InvalidTokenError,
     MemberDeauthorizedError,
     MemberLinkError,
     OpenHumansConnectionError,
@@ -40,6 +42,7 @@ from .exceptions import (
 )
 from .forms import DeleteFileForm, UploadForm
 from .models import OpenHumansMember
+from .signals import member_authorized
 from .uploadhandlers import FORM_OVERHEAD, SizeLimitUploadHandler, declared_length
 from .webhooks import deauth
 
@@ -219,12 +222,24 @@ def complete(request: HttpRequest) -> HttpResponse:
         )
     except OpenHumansError as err:
         return _api_error_page(request, err)
-    if not _log_in(request, member):
+    logged_in = _log_in(request, member)
+    _announce_authorized(request, member)
+    if not logged_in:
         messages.error(request, "This account cannot log in.")
         return HttpResponseRedirect(_logout_redirect())
     if user is not None:
         messages.success(request, "Your Open Humans account is connected.")
     return HttpResponseRedirect(next_url or _login_redirect())
+
+
+def _announce_authorized(request: HttpRequest, member: OpenHumansMember) -> None:
+    """Send member_authorized once the tokens' transaction committed (at once outside one)."""
+    created = member._created_now
+    transaction.on_commit(
+        lambda: member_authorized.send(
+            sender=OpenHumansMember, open_humans_member=member, created=created, request=request
+        )
+    )
 
 
 @require_POST
@@ -277,8 +292,9 @@ class MemberRequiredMixin:
         self.member = member
         try:
             return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
-        except MemberDeauthorizedError:
-            # The member's row says which: they left (oh_deauth), or must log in again.
+        except (MemberDeauthorizedError, InvalidTokenError):
+            # Left, revoked or refused (even after a refresh): offer to reconnect. The row
+            # says which: they left (oh_deauth), or must log in again (needs_reauthorization).
             member.refresh_from_db(fields=["oh_deauth", "needs_reauthorization"])
             if not member.needs_reauthorization:
                 member.oh_deauth = True

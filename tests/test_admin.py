@@ -143,6 +143,17 @@ def test_retry_action_and_max_attempts(admin_client, member_factory, sandbox):
     assert api_requests(sandbox, "remove-members/") == 1
 
 
+def test_the_open_humans_username_is_shown_and_searchable(admin_client, sandbox, db):
+    pmid = sandbox.create_member(username="carol")["project_member_id"]
+    carol = OpenHumansMember.create(pmid, sandbox.issue_tokens(pmid), oh_username="carol-oh")
+    listing = admin_client.get(CHANGELIST)
+    assert b"carol-oh" in listing.content
+    found = admin_client.get(CHANGELIST, {"q": "carol-oh"})
+    assert carol.oh_id.encode() in found.content
+    page = admin_client.get(f"{CHANGELIST}{carol.pk}/change/")
+    assert b"carol-oh" in page.content and carol.access_token.encode() not in page.content
+
+
 # -- issue 10: no token leaks through changelist lookups -----------------------------------
 
 

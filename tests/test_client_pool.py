@@ -200,3 +200,23 @@ def test_plain_http_builds_no_tls_context(server):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
     assert server.requests == 2
+
+
+def test_the_first_call_imports_nothing(server):
+    """In a fresh interpreter: importing the client loads what a call needs (no import on the
+    hot path; httpx would otherwise import httpcore and h11 on the first call)."""
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from openhumans.client import OpenHumansClient
+
+        loaded = set(sys.modules)
+        OpenHumansClient.shared("t", base_url="{server.url}").list_files()
+        print(sorted(set(sys.modules) - loaded))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

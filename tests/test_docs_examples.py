@@ -15,9 +15,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 
-from openhumans.exceptions import MemberDeauthorizedError
+from openhumans.exceptions import MemberDeauthorizedError, ServerError
 from openhumans.models import OpenHumansMember
-from openhumans.signals import member_deauth
+from openhumans.signals import member_authorized, member_deauth
+
+from .helpers import log_in
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
 REDIRECT_URI = "http://testserver/openhumans/complete"
@@ -212,3 +214,77 @@ def test_every_example_the_docs_show_is_run_here():
     this_module = Path(__file__).read_text()
     missing = [f"{s}.{n}" for s, n in sorted(shown) if f".{n}(" not in this_module]
     assert not missing, f"docs examples no test runs: {missing}"
+
+
+# -- the Recipes page (docs/examples/recipes.py) -----------------------------------------------
+
+recipes = load_example("recipes")
+
+
+def test_our_project_config_connects_the_import():
+    config = recipes.OurProjectConfig("our_project", recipes)
+    assert not member_authorized.has_listeners()
+    config.ready()
+    try:
+        # connected: the receiver runs (start_import) when the signal is sent
+        assert member_authorized.has_listeners()
+    finally:
+        member_authorized.disconnect(dispatch_uid="our_project.start_import")
+
+
+def test_import_steps_uploads_the_steps(sandbox, member_factory):
+    member = member_factory()
+    recipes.start_import(None, open_humans_member=member, created=True, request=None)
+    recipes.import_steps(member)  # a second import adds a second file
+    assert len(member.list_files(basename="steps.json")) == 2
+    assert member.read_json(member.latest_file(basename="steps.json")) == {
+        "2026-11-29": 8123,
+        "2026-11-30": 9045,
+    }
+
+
+@pytest.fixture
+def connected_import():
+    member_authorized.connect(recipes.start_import, dispatch_uid="test.start_import")
+    yield
+    member_authorized.disconnect(dispatch_uid="test.start_import")
+
+
+def test_an_import_starts_when_someone_connects(
+    sandbox, client, transactional_db, connected_import
+):
+    pmid = sandbox.create_member(username="alice")["project_member_id"]
+    log_in(client, sandbox, pmid)
+    [imported] = sandbox.files(pmid)
+    assert imported["basename"] == "steps.json"
+    assert imported["metadata"]["tags"] == ["steps"]
+
+
+def test_latest_survey_answers(sandbox, member_factory):
+    member = member_factory()
+    assert recipes.latest_survey_answers(member) is None
+    survey = {"description": "Survey", "tags": ["survey"]}
+    member.upload_json({"mood": 3}, "survey-1.json", survey)
+    sandbox.advance_clock(60)
+    member.upload_json({"mood": 5}, "survey-2.json", survey)
+    assert recipes.latest_survey_answers(member) == {"mood": 5}
+
+
+def test_save_daily_summary_replaces_the_old_one(sandbox, member_factory):
+    member = member_factory()
+    first, _ = recipes.save_daily_summary(member, {"2026-11-29": 8123})
+    second, deleted = recipes.save_daily_summary(member, {"2026-11-30": 9045})
+    assert deleted == [first.id]
+    [only] = member.list_files()
+    assert only["id"] == second.id
+    assert member.read_json(only)["steps"] == {"2026-11-30": 9045}
+
+
+def test_save_daily_summary_keeps_the_old_one_when_the_upload_fails(sandbox, member_factory):
+    member = member_factory()
+    first, _ = recipes.save_daily_summary(member, {"2026-11-29": 8123})
+    sandbox.set_fault("/api/direct-sharing/project/files/upload/direct/", status=503, error_rate=1)
+    with pytest.raises(ServerError):
+        recipes.save_daily_summary(member, {"2026-11-30": 9045})
+    sandbox.clear_faults()
+    assert [f["id"] for f in member.list_files()] == [first.id]

@@ -98,6 +98,9 @@ OPENHUMANS_WEBHOOK_SECRET = os.environ.get(
     "OPENHUMANS_WEBHOOK_SECRET", "demo-webhook-secret-0123456789"
 )
 OPENHUMANS_LOGIN_REDIRECT_URL = "/dashboard/"
+# Browser uploads go straight to storage (no bytes through Django), so they may be larger
+# than DEMO_MAX_UPLOAD_BYTES, the limit of the form's no-JavaScript path.
+OPENHUMANS_MAX_UPLOAD_SIZE = int(os.environ.get("DEMO_BROWSER_UPLOAD_MAX", 100 * 1024 * 1024))
 OPENHUMANS_LOGOUT_REDIRECT_URL = "/"
 
 LOGGING = {

@@ -9,6 +9,9 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("dashboard/", views.Dashboard.as_view(), name="dashboard"),
     path("dashboard/upload/", views.Upload.as_view(), name="upload"),
+    # Browser uploads (static openhumans/direct-upload.js): the demo's start step, then the
+    # app's complete and cancel steps.
+    path("dashboard/upload/start/", views.UploadStart.as_view(), name="upload_start"),
     path("dashboard/message/", views.SendMessage.as_view(), name="send_message"),
     path("dashboard/delete-account/", views.DeleteAccount.as_view(), name="delete_account"),
     path("admin/", admin.site.urls),

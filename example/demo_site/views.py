@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -9,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils.dateparse import parse_datetime
 from django.views import View
 
+from openhumans.direct_upload import StartForm, StartUpload
 from openhumans.models import OpenHumansMember
 from openhumans.views import MemberRequiredMixin, list_files
 
@@ -46,7 +48,6 @@ def _for_display(f: dict) -> dict:
         "id": f["id"],
         "basename": f["basename"],
         "created": parse_datetime(f["created"]) if f.get("created") else None,
-        "download_url": f["download_url"],
         "description": metadata.get("description", ""),
         "tags": metadata.get("tags") or [],
         # Listings carry no size; the demo records it in the metadata it uploads.
@@ -95,6 +96,22 @@ class Upload(DemoMemberMixin, View):
         self.member.upload(f, f.name, metadata)
         messages.success(request, f"Uploaded {f.name}.")
         return redirect("dashboard")
+
+
+class DemoStartForm(StartForm):
+    """The app's checks, with the description optional as on the demo's form."""
+
+    description = forms.CharField(max_length=100, required=False)
+
+
+class UploadStart(StartUpload):
+    """The app's browser-upload start, storing the size as the demo's form does."""
+
+    form_class = DemoStartForm
+
+    def metadata(self, form):
+        # Completion checks that storage holds exactly this many bytes.
+        return {**super().metadata(form), "size": form.cleaned_data["size"]}
 
 
 class SendMessage(DemoMemberMixin, View):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -20,11 +22,23 @@ from ._args import (
     Stream,
     body_chunks,
     check_file_selector,
+    check_max_bytes,
     check_message_args,
+    check_stream,
     check_upload_args,
     member_ids,
     optional_member_id,
     prepare_stream,
+)
+from ._files import (
+    DEFAULT_MAX_READ_SIZE,
+    Downloader,
+    FileRef,
+    basename_of,
+    check_filters,
+    match_files,
+    newest,
+    to_destination,
 )
 from ._http import (
     DEFAULT_BASE_URL,
@@ -37,7 +51,7 @@ from ._http import (
     storage_error_for,
 )
 from ._pool import SharedPool, shared_pool
-from ._results import DataFile, Member, UploadResult
+from ._results import DataFile, Member, Replacement, UploadResult, UploadTarget
 
 API = "api/direct-sharing/project/"
 PAGE_SIZE = 100  # spec §2.2: the server's default page; ceil(N/100) requests for N files.
@@ -67,6 +81,123 @@ def _check_token(access_token: object) -> str:
             "access_token", "must be a non-empty string of printable ASCII without spaces"
         )
     return access_token
+
+
+def json_bytes(obj: Any) -> bytes:
+    """Serialise ``obj`` as UTF-8 JSON; raise InvalidArgumentError (``obj``) if it cannot be."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as err:
+        raise InvalidArgumentError("obj", f"cannot be serialised as JSON: {err}") from err
+
+
+def check_replace_match(match: object, metadata: object) -> None:
+    """Raise InvalidArgumentError unless ``match`` is "basename" or a tag the metadata has."""
+    if not isinstance(match, str) or not match:
+        raise InvalidArgumentError("match", 'must be "basename" or a tag')
+    if match != "basename":
+        tags = metadata.get("tags") if isinstance(metadata, Mapping) else None
+        if not isinstance(tags, list | tuple) or match not in tags:
+            raise InvalidArgumentError(
+                "match", f"the new file's metadata must carry the tag {match!r} it replaces"
+            )
+
+
+def direct_body(
+    member: Mapping[str, str],
+    filename: str,
+    metadata: Mapping[str, Any],
+    datatypes: Sequence[str | int] | None,
+) -> dict[str, Any]:
+    """The body of upload/direct/ (spec §2.6 step 1)."""
+    body: dict[str, Any] = {
+        **member,
+        "filename": filename,
+        # spec §A.4/§2.6: metadata and datatypes are JSON *strings*, even in JSON.
+        "metadata": json.dumps(metadata),
+    }
+    if datatypes is not None:
+        body["datatypes"] = json.dumps(list(datatypes))
+    return body
+
+
+def parse_direct(direct: Any) -> tuple[int, httpx.URL]:
+    """The new file's id and its presigned PUT URL; raise if the answer is malformed."""
+    try:
+        file_id, put_url = int(direct["id"]), httpx.URL(str(direct["url"]))
+    except (KeyError, TypeError, ValueError, httpx.InvalidURL) as err:
+        raise OpenHumansAPIResponseError("malformed upload/direct response") from err
+    if put_url.scheme not in ("http", "https"):
+        raise OpenHumansAPIResponseError("upload URL is not http(s)")
+    return file_id, put_url
+
+
+def upload_result(done: Any, file_id: int, size: int, filename: str) -> UploadResult:
+    """The UploadResult of a completed upload (the size Open Humans stored, if it says)."""
+    stored = done.get("size") if isinstance(done, dict) else None
+    return UploadResult(
+        id=file_id, size=int(stored) if isinstance(stored, int) else size, basename=filename
+    )
+
+
+def superseded(files: list[DataFile], new_id: int, filename: str, match: str) -> list[int]:
+    """Ids of this project's files (the new file's source) that the new file replaces."""
+    ours = {f.source for f in files if f.id == new_id}
+    by = {"basename": filename} if match == "basename" else {"tag": match}
+    return [f.id for f in match_files(files, **by) if f.id != new_id and f.source in ours]
+
+
+def deleted_ids(result: Any) -> list[int]:
+    """The ids of a files/delete/ answer (spec §2.8); raise if malformed."""
+    ids = result.get("ids") if isinstance(result, dict) else None
+    try:
+        if not isinstance(ids, list):
+            raise TypeError("no ids list")
+        return [int(i) for i in ids]
+    except (TypeError, ValueError) as err:
+        raise OpenHumansAPIResponseError("malformed delete response") from err
+
+
+def message_body(
+    subject: str, message: str, project_member_ids: Sequence[str] | None, all_members: bool
+) -> dict[str, Any]:
+    """The body of message/ (spec §2.4); raise InvalidArgumentError for bad arguments."""
+    check_message_args(subject, message)
+    if not isinstance(all_members, bool):
+        raise InvalidArgumentError("all_members", "must be a bool")
+    body: dict[str, Any] = {"subject": subject, "message": message}
+    if project_member_ids is not None:
+        if all_members:
+            raise InvalidArgumentError(
+                "all_members", "give either all_members=True or project_member_ids, not both"
+            )
+        body["project_member_ids"] = member_ids(project_member_ids)
+    elif all_members:
+        body["all_members"] = True
+    return body
+
+
+def page_items(body: Any, envelope: str, url: httpx.URL) -> list[Any]:
+    """The items of one page (under ``data`` or ``results``); raise if malformed."""
+    if not isinstance(body, dict) or not isinstance(body.get(envelope, []), list):
+        raise OpenHumansAPIResponseError(
+            f"malformed page: no '{envelope}' list", url=url, body=None
+        )
+    return body.get(envelope) or []
+
+
+def next_url(link: object, current: httpx.URL, base_url: httpx.URL) -> httpx.URL | None:
+    """Resolve a ``next`` link; refuse one that leaves the base URL's origin."""
+    if not link:
+        return None
+    nxt = current.join(str(link))
+    if not same_origin(nxt, base_url):
+        # The link carries the token (spec §5.2): never send it to another origin. A
+        # silent stop would hand back a truncated list, so raise instead.
+        raise OpenHumansAPIResponseError(
+            "refused to follow a pagination link to another origin", url=nxt
+        )
+    return nxt
 
 
 class OpenHumansClient:
@@ -182,16 +313,7 @@ class OpenHumansClient:
 
     def _next_url(self, link: object, current: httpx.URL) -> httpx.URL | None:
         """Resolve a ``next`` link; refuse one that leaves the base URL's origin."""
-        if not link:
-            return None
-        nxt = current.join(str(link))
-        if not same_origin(nxt, self.base_url):
-            # The link carries the token (spec §5.2): never send it to another origin. A
-            # silent stop would hand back a truncated list, so raise instead.
-            raise OpenHumansAPIResponseError(
-                "refused to follow a pagination link to another origin", url=nxt
-            )
-        return nxt
+        return next_url(link, current, self.base_url)
 
     def _pages(
         self, path: str, params: Mapping[str, Any], *, envelope: str, token_in_query: bool = False
@@ -212,11 +334,7 @@ class OpenHumansClient:
                 body = _json(response)
             else:
                 body = self._get(url, query)
-            if not isinstance(body, dict) or not isinstance(body.get(envelope, []), list):
-                raise OpenHumansAPIResponseError(
-                    f"malformed page: no '{envelope}' list", url=url, body=None
-                )
-            yield body, body.get(envelope) or []
+            yield body, page_items(body, envelope, url)
             # `next` already carries every query parameter (spec §2.2).
             url, query = self._next_url(body.get("next"), url.copy_merge_params(query or {})), None
 
@@ -255,9 +373,110 @@ class OpenHumansClient:
                     seen.add(datafile.id)
                     yield datafile
 
-    def list_files(self, *, project_member_id: str | None = None) -> list[DataFile]:
-        """Return every file of the member (see :meth:`iter_files`)."""
-        return list(self.iter_files(project_member_id=project_member_id))
+    def list_files(
+        self,
+        *,
+        source: str | None = None,
+        basename: str | None = None,
+        tag: str | None = None,
+        datatype: int | str | None = None,
+        project_member_id: str | None = None,
+    ) -> list[DataFile]:
+        """Return the member's files matching every filter given (see :meth:`iter_files`).
+
+        ``source`` (``"direct-sharing-<id>"``) and ``basename`` match exactly, ``tag`` is one
+        of the metadata tags, ``datatype`` a datatype id (or its URL). Raises
+        InvalidArgumentError for a filter of the wrong type, and the errors of the client.
+        """
+        check_filters(source, basename, tag, datatype)
+        files = self.iter_files(project_member_id=project_member_id)
+        return match_files(files, source=source, basename=basename, tag=tag, datatype=datatype)
+
+    def latest_file(
+        self,
+        *,
+        source: str | None = None,
+        basename: str | None = None,
+        tag: str | None = None,
+        datatype: int | str | None = None,
+        project_member_id: str | None = None,
+    ) -> DataFile | None:
+        """Return the newest file matching the filters of :meth:`list_files`, or None."""
+        return newest(
+            self.list_files(
+                source=source,
+                basename=basename,
+                tag=tag,
+                datatype=datatype,
+                project_member_id=project_member_id,
+            )
+        )
+
+    # -- reading files -----------------------------------------------------------------------
+
+    def _downloader(self, project_member_id: str | None) -> Downloader:
+        return Downloader(self._http, lambda: self.list_files(project_member_id=project_member_id))
+
+    def download(
+        self,
+        file: FileRef,
+        destination: str | os.PathLike[str] | IO[bytes],
+        *,
+        max_bytes: int | None = None,
+        project_member_id: str | None = None,
+    ) -> int:
+        """Stream one file to ``destination`` (a path, a directory or a binary file object).
+
+        ``file`` is an item of :meth:`list_files` (dict or DataFile) or a file id. Memory
+        stays constant; a path is written whole or not at all. No token goes to the storage
+        host. Returns the bytes written. Raises UnknownFileError (not among the member's
+        files), FileTooLargeError (over ``max_bytes``), DownloadExpiredError (the link was
+        refused even fresh from a new listing), StorageError (another non-200), and the
+        errors of the client.
+        """
+        check_max_bytes(max_bytes)
+        downloader = self._downloader(project_member_id)
+        return to_destination(
+            lambda out: downloader.to_writer(file, out, max_bytes),
+            destination,
+            basename_of(file),
+        )
+
+    def read_bytes(
+        self,
+        file: FileRef,
+        *,
+        max_bytes: int | None = DEFAULT_MAX_READ_SIZE,
+        project_member_id: str | None = None,
+    ) -> bytes:
+        """Return a file's contents (at most ``max_bytes``: 64 MiB); see :meth:`download`."""
+        buffer = io.BytesIO()
+        self.download(file, buffer, max_bytes=max_bytes, project_member_id=project_member_id)
+        return buffer.getvalue()
+
+    def read_text(
+        self,
+        file: FileRef,
+        *,
+        encoding: str = "utf-8",
+        max_bytes: int | None = DEFAULT_MAX_READ_SIZE,
+        project_member_id: str | None = None,
+    ) -> str:
+        """Return a file's contents decoded (UnicodeDecodeError if they are not ``encoding``)."""
+        data = self.read_bytes(file, max_bytes=max_bytes, project_member_id=project_member_id)
+        return data.decode(encoding)
+
+    def read_json(
+        self,
+        file: FileRef,
+        *,
+        max_bytes: int | None = DEFAULT_MAX_READ_SIZE,
+        project_member_id: str | None = None,
+    ) -> Any:
+        """Return a file's contents parsed as JSON (a ValueError if they are not JSON)."""
+        return json.loads(
+            self.read_bytes(file, max_bytes=max_bytes, project_member_id=project_member_id)
+        )
 
     def upload(
         self,
@@ -266,34 +485,26 @@ class OpenHumansClient:
         metadata: Mapping[str, Any],
         *,
         datatypes: Sequence[str | int] | None = None,
+        max_bytes: int | None = None,
         project_member_id: str | None = None,
     ) -> UploadResult:
         """Upload a file in three requests: direct -> PUT -> complete (spec §2.6).
 
-        ``stream`` is bytes, or a binary or text file object (text is encoded as UTF-8); it is
-        streamed with a Content-Length, in constant memory. Raises InvalidArgumentError for
-        bad input (before any request); BadRequestError and the other response errors for a
-        refused step; complete is never called after a failed PUT.
+        ``stream`` is bytes, a path (``str``/``os.PathLike``), or a binary or text file object
+        (text is encoded as UTF-8); it is streamed with a Content-Length, in constant memory.
+        ``datatypes`` are datatype ids or names (spec §4.4). Raises InvalidArgumentError for
+        bad input and FileTooLargeError above ``max_bytes`` (before any request);
+        BadRequestError and the other response errors for a refused step; complete is never
+        called after a failed PUT.
         """
         check_upload_args(filename, metadata, datatypes)
         member = optional_member_id(project_member_id)
-        source, size, to_close = prepare_stream(stream)
+        source, size, to_close = prepare_stream(stream, max_bytes)
         try:
-            body: dict[str, Any] = {
-                **member,
-                "filename": filename,
-                # spec §A.4/§2.6: metadata and datatypes are JSON *strings*, even in JSON.
-                "metadata": json.dumps(metadata),
-            }
-            if datatypes is not None:
-                body["datatypes"] = json.dumps(list(datatypes))
-            direct = self._post("files/upload/direct/", body)
-            try:
-                file_id, put_url = int(direct["id"]), httpx.URL(str(direct["url"]))
-            except (KeyError, TypeError, ValueError, httpx.InvalidURL) as err:
-                raise OpenHumansAPIResponseError("malformed upload/direct response") from err
-            if put_url.scheme not in ("http", "https"):
-                raise OpenHumansAPIResponseError("upload URL is not http(s)")
+            target = self.start_upload(
+                filename, metadata, datatypes=datatypes, project_member_id=project_member_id
+            )
+            file_id, put_url = target.id, httpx.URL(target.url)
             # The presigned URL is a credential: report it without its query.
             self._requester.send(
                 "PUT",
@@ -312,10 +523,102 @@ class OpenHumansClient:
         finally:
             if to_close is not None:
                 to_close.close()
-        stored = done.get("size") if isinstance(done, dict) else None
-        return UploadResult(
-            id=file_id, size=int(stored) if isinstance(stored, int) else size, basename=filename
+        return upload_result(done, file_id, size, filename)
+
+    def upload_json(
+        self,
+        obj: Any,
+        filename: str,
+        metadata: Mapping[str, Any],
+        *,
+        datatypes: Sequence[str | int] | None = None,
+        max_bytes: int | None = None,
+        project_member_id: str | None = None,
+    ) -> UploadResult:
+        """Upload ``obj`` serialised as UTF-8 JSON (no temporary file); see :meth:`upload`.
+
+        Raises InvalidArgumentError (``obj``) for an object JSON cannot represent.
+        """
+        check_upload_args(filename, metadata, datatypes)
+        return self.upload(
+            json_bytes(obj),
+            filename,
+            metadata,
+            datatypes=datatypes,
+            max_bytes=max_bytes,
+            project_member_id=project_member_id,
         )
+
+    def replace_file(
+        self,
+        source: Stream,
+        filename: str,
+        metadata: Mapping[str, Any],
+        *,
+        match: str = "basename",
+        datatypes: Sequence[str | int] | None = None,
+        max_bytes: int | None = None,
+        project_member_id: str | None = None,
+    ) -> Replacement:
+        """Upload a new file, then delete the files it supersedes; return both.
+
+        Superseded: this project's other files named ``filename`` (``match="basename"``) or
+        carrying the tag ``match`` (which the new metadata must carry too). Nothing is
+        deleted unless the upload completed: a failed upload raises and leaves every old file
+        in place. A failed delete raises too, leaving the new file and some old ones.
+        """
+        check_replace_match(match, metadata)
+        check_upload_args(filename, metadata, datatypes)
+        check_stream(source, max_bytes)
+        new = self.upload(
+            source,
+            filename,
+            metadata,
+            datatypes=datatypes,
+            max_bytes=max_bytes,
+            project_member_id=project_member_id,
+        )
+        files = self.list_files(project_member_id=project_member_id)
+        stale = superseded(files, new.id, filename, match)
+        deleted: list[int] = []
+        for file_id in stale:
+            deleted += self.delete_files(file_id=file_id, project_member_id=project_member_id)
+        return Replacement(new, deleted)
+
+    def start_upload(
+        self,
+        filename: str,
+        metadata: Mapping[str, Any],
+        *,
+        datatypes: Sequence[str | int] | None = None,
+        project_member_id: str | None = None,
+    ) -> UploadTarget:
+        """Step 1 of a direct upload (spec §2.6): create the file record, get a PUT URL.
+
+        For a caller that PUTs the bytes elsewhere (a browser). Raises InvalidArgumentError
+        for bad input (before any request), BadRequestError for a refusal.
+        """
+        check_upload_args(filename, metadata, datatypes)
+        member = optional_member_id(project_member_id)
+        direct = self._post(
+            "files/upload/direct/", direct_body(member, filename, metadata, datatypes)
+        )
+        file_id, put_url = parse_direct(direct)
+        return UploadTarget(id=file_id, url=str(put_url))
+
+    def complete_upload(self, file_id: int, *, project_member_id: str | None = None) -> int:
+        """Step 3 of a direct upload (spec §2.6): mark file ``file_id`` complete.
+
+        Returns the size Open Humans stored. Raises BadRequestError (``file not present``)
+        when the bytes never arrived in storage.
+        """
+        check_file_selector(file_id=file_id)
+        body = {**optional_member_id(project_member_id), "file_id": file_id}
+        done = self._post("files/upload/complete/", body)
+        size = done.get("size") if isinstance(done, dict) else None
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise OpenHumansAPIResponseError("malformed upload/complete response")
+        return size
 
     def delete_files(
         self,
@@ -332,14 +635,7 @@ class OpenHumansClient:
         """
         selector = check_file_selector(file_id, file_basename, all_files)
         body: dict[str, Any] = {**optional_member_id(project_member_id), **selector}
-        result = self._post("files/delete/", body)
-        ids = result.get("ids") if isinstance(result, dict) else None
-        try:
-            if not isinstance(ids, list):
-                raise TypeError("no ids list")
-            return [int(i) for i in ids]
-        except (TypeError, ValueError) as err:
-            raise OpenHumansAPIResponseError("malformed delete response") from err
+        return deleted_ids(self._post("files/delete/", body))
 
     def message(
         self,
@@ -357,19 +653,7 @@ class OpenHumansClient:
         (spec §2.4: repeated form keys reach only the last id). Raises InvalidArgumentError
         and the errors of the client.
         """
-        check_message_args(subject, message)
-        if not isinstance(all_members, bool):
-            raise InvalidArgumentError("all_members", "must be a bool")
-        body: dict[str, Any] = {"subject": subject, "message": message}
-        if project_member_ids is not None:
-            if all_members:
-                raise InvalidArgumentError(
-                    "all_members", "give either all_members=True or project_member_ids, not both"
-                )
-            body["project_member_ids"] = member_ids(project_member_ids)
-        elif all_members:
-            body["all_members"] = True
-        self._post("message/", body)
+        self._post("message/", message_body(subject, message, project_member_ids, all_members))
 
     def remove_members(self, project_member_ids: Sequence[str] | None = None) -> None:
         """Deauthorize members (spec §2.5); their tokens die, the webhook fires.

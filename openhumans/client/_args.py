@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
+from datetime import date, datetime
 from typing import IO, Any
 
-from openhumans.exceptions import InvalidArgumentError
+from openhumans.exceptions import FileTooLargeError, InvalidArgumentError
 
 CHUNK_SIZE = 1024 * 1024
 #: spec §2.6 step 2: S3 accepts at most 5 GiB in a single PUT.
@@ -20,7 +23,11 @@ MAX_UPLOAD_SIZE = 5 * 1024**3
 MAX_FILE_ID = 2**63 - 1
 SPOOL_MAX = 8 * 1024 * 1024  # bytes kept in memory before a spooled stream goes to disk
 
-Stream = bytes | bytearray | memoryview | IO[bytes] | IO[str]
+#: What ``upload()`` takes: bytes, a binary or text file object, or a path to a file.
+Stream = bytes | bytearray | memoryview | IO[bytes] | IO[str] | str | os.PathLike[str]
+
+_MD5 = re.compile(r"\A[0-9a-fA-F]{32}\Z")
+_DATE_KEYS = ("creation_date", "start_date", "end_date")
 
 
 def member_ids(value: object) -> list[str]:
@@ -57,6 +64,7 @@ def check_upload_args(filename: object, metadata: object, datatypes: object = No
     tags = metadata.get("tags")
     if not isinstance(tags, list | tuple) or not all(isinstance(t, str) for t in tags):
         raise InvalidArgumentError("metadata", '"tags" must be present and a list of strings')
+    check_optional_metadata(metadata)
     try:
         json.dumps(metadata)
     except (TypeError, ValueError) as err:
@@ -66,6 +74,42 @@ def check_upload_args(filename: object, metadata: object, datatypes: object = No
         or not all(isinstance(d, str | int) and not isinstance(d, bool) for d in datatypes)
     ):
         raise InvalidArgumentError("datatypes", "must be a list of datatype ids or names")
+
+
+def _iso_8601(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    for parse in (datetime.fromisoformat, date.fromisoformat):
+        try:
+            parse(value)
+            return True
+        except ValueError:
+            continue
+    return False
+
+
+def check_optional_metadata(metadata: Mapping[str, Any]) -> None:
+    """Raise InvalidArgumentError for an optional metadata key the server refuses (spec §4.3).
+
+    The dates must be ISO 8601 strings (a ``null`` date is a 500 on the server), ``md5`` 32 hex
+    digits. The description's length is not checked: the server does not either.
+    """
+    for key in _DATE_KEYS:
+        if key in metadata and not _iso_8601(metadata[key]):
+            raise InvalidArgumentError(
+                "metadata", f'"{key}" must be an ISO 8601 date string such as "2026-11-30"'
+            )
+    if "md5" in metadata and not (isinstance(metadata["md5"], str) and _MD5.match(metadata["md5"])):
+        raise InvalidArgumentError("metadata", '"md5" must be 32 hexadecimal digits')
+
+
+def check_max_bytes(max_bytes: object) -> int | None:
+    """Return ``max_bytes`` (None: no cap); raise InvalidArgumentError unless an int >= 0."""
+    if max_bytes is None:
+        return None
+    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 0:
+        raise InvalidArgumentError("max_bytes", "must be a whole number of bytes (>= 0) or None")
+    return max_bytes
 
 
 def check_message_args(subject: object, message: object) -> None:
@@ -106,15 +150,45 @@ def _too_big(size: int) -> InvalidArgumentError:
     )
 
 
-def _spool(read: Any, encode: bool) -> tuple[IO[bytes], int, IO[bytes]]:
+def _check_size(size: int, max_bytes: int | None, *, known: bool = True) -> None:
+    """Refuse a size above ``max_bytes`` (FileTooLargeError) or above S3's limit."""
+    if max_bytes is not None and size > max_bytes:
+        raise FileTooLargeError("the upload", size if known else None, max_bytes)
+    if size > MAX_UPLOAD_SIZE:
+        raise _too_big(size)
+
+
+def _is_path(stream: object) -> bool:
+    return isinstance(stream, str | os.PathLike)
+
+
+def _open_path(stream: str | os.PathLike[str]) -> IO[bytes]:
+    # A str is a path; text to upload goes as bytes or a file object. Long "paths" are cut.
+    shown = repr(os.fspath(stream))
+    shown = shown if len(shown) <= 100 else shown[:97] + "..."
+    try:
+        return open(stream, "rb")  # noqa: SIM115 - closed by the caller (prepare_stream's third item)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as err:
+        raise InvalidArgumentError(
+            "stream", f"no such file: {shown} (a str is a path; pass text as bytes)"
+        ) from err
+    except (PermissionError, ValueError, OSError) as err:
+        raise InvalidArgumentError(
+            "stream", f"cannot read {shown} (a str is a path; pass text as bytes)"
+        ) from err
+
+
+def _spool(
+    read: Any, encode: bool, max_bytes: int | None = None
+) -> tuple[IO[bytes], int, IO[bytes]]:
     """Copy a stream into a spooled temp file (UTF-8 for text); refuse empty or too big."""
     spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX)
     while chunk := read(CHUNK_SIZE):
         spool.write(chunk.encode("utf-8") if encode else chunk)
-        if spool.tell() > MAX_UPLOAD_SIZE:
+        if spool.tell() > MAX_UPLOAD_SIZE or (max_bytes is not None and spool.tell() > max_bytes):
             size = spool.tell()
             spool.close()
-            raise _too_big(size)
+            _check_size(size, max_bytes, known=False)
     size = spool.tell()
     spool.seek(0)
     if not size:
@@ -123,13 +197,18 @@ def _spool(read: Any, encode: bool) -> tuple[IO[bytes], int, IO[bytes]]:
     return spool, size, spool
 
 
-def check_stream(stream: object) -> None:
+def check_stream(stream: object, max_bytes: int | None = None) -> None:
     """Raise InvalidArgumentError for a stream known, without reading it, to be unusable.
 
-    Bytes, and seekable file objects, are measured: empty, or (binary) larger than S3
-    allows. A non-seekable stream is only measured when uploaded.
+    Bytes, paths and seekable file objects are measured: missing, empty, or (binary) larger
+    than ``max_bytes`` (FileTooLargeError) or than S3 allows. A non-seekable stream is only
+    measured when uploaded.
     """
-    if isinstance(stream, bytes | bytearray | memoryview):
+    max_bytes = check_max_bytes(max_bytes)
+    if _is_path(stream):
+        with _open_path(stream) as handle:  # type: ignore[arg-type]
+            size = os.fstat(handle.fileno()).st_size
+    elif isinstance(stream, bytes | bytearray | memoryview):
         size = len(stream) if not isinstance(stream, memoryview) else stream.nbytes
     elif callable(getattr(stream, "read", None)):
         try:
@@ -143,29 +222,50 @@ def check_stream(stream: object) -> None:
         if isinstance(stream, io.TextIOBase):
             size = min(size, 1)  # characters, not bytes: only emptiness is known
     else:
-        raise InvalidArgumentError("stream", "must be bytes or a binary or text file object")
+        raise InvalidArgumentError(
+            "stream", "must be bytes, a binary or text file object, or a path to a file"
+        )
     if size <= 0:
         raise InvalidArgumentError("stream", "is empty")
-    if size > MAX_UPLOAD_SIZE:
-        raise _too_big(size)
+    _check_size(size, max_bytes)
 
 
-def prepare_stream(stream: object) -> tuple[IO[bytes], int, IO[bytes] | None]:
-    """Return (binary file, size in bytes, temp file to close) without reading it into memory."""
+def prepare_stream(
+    stream: object, max_bytes: int | None = None
+) -> tuple[IO[bytes], int, IO[bytes] | None]:
+    """Return (binary file, size in bytes, file to close) without reading it into memory.
+
+    ``stream`` is bytes, a binary or text file object, or a path (``str``/``os.PathLike``).
+    Raises InvalidArgumentError (missing, empty, over 5 GiB) or FileTooLargeError (over
+    ``max_bytes``).
+    """
+    max_bytes = check_max_bytes(max_bytes)
+    if _is_path(stream):
+        handle = _open_path(stream)  # type: ignore[arg-type]
+        size = os.fstat(handle.fileno()).st_size
+        try:
+            if size <= 0:
+                raise InvalidArgumentError("stream", "is empty")
+            _check_size(size, max_bytes)
+        except Exception:
+            handle.close()
+            raise
+        return handle, size, handle
     if isinstance(stream, bytes | bytearray | memoryview):
         data = bytes(stream)
         if not data:
             raise InvalidArgumentError("stream", "is empty")
-        if len(data) > MAX_UPLOAD_SIZE:
-            raise _too_big(len(data))
+        _check_size(len(data), max_bytes)
         return io.BytesIO(data), len(data), None
     read = getattr(stream, "read", None)
     if not callable(read):
-        raise InvalidArgumentError("stream", "must be bytes or a binary or text file object")
+        raise InvalidArgumentError(
+            "stream", "must be bytes, a binary or text file object, or a path to a file"
+        )
     first = read(0)
     if isinstance(first, str):
         # Text: encode as UTF-8 into a spooled file so the byte length is known.
-        return _spool(read, encode=True)
+        return _spool(read, encode=True, max_bytes=max_bytes)
     if not isinstance(first, bytes):
         raise InvalidArgumentError("stream", "read() must return bytes or str")
     binary: IO[bytes] = stream  # type: ignore[assignment]
@@ -179,10 +279,9 @@ def prepare_stream(stream: object) -> tuple[IO[bytes], int, IO[bytes] | None]:
         binary.seek(start)
         if size <= 0:
             raise InvalidArgumentError("stream", "is empty")
-        if size > MAX_UPLOAD_SIZE:
-            raise _too_big(size)
+        _check_size(size, max_bytes)
         return binary, size, None
-    return _spool(binary.read, encode=False)
+    return _spool(binary.read, encode=False, max_bytes=max_bytes)
 
 
 def body_chunks(source: IO[bytes], size: int) -> Iterator[bytes]:

@@ -8,6 +8,7 @@ bounded retries for GETs, and token redaction in httpx's log lines.
 from __future__ import annotations
 
 import contextvars
+import encodings.idna  # noqa: F401 (socket encodes host names with it on the first connect)
 import json
 import logging
 import random
@@ -18,7 +19,11 @@ from collections.abc import Callable, Iterable, Mapping
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, cast
 
+# httpcore (with h11) first: httpx defers importing it to the first transport it builds, which
+# put ~46 module imports and ~20 ms of CPU on a process's first call to Open Humans.
 import httpcore
+import httpcore._sync.connection_pool  # noqa: F401
+import httpcore._sync.http11  # noqa: F401
 import httpx
 
 from openhumans import __version__
@@ -354,6 +359,20 @@ def connection_error(err: httpx.HTTPError, url: object) -> OpenHumansConnectionE
     )
 
 
+def backoff_delay(attempt: int, response: httpx.Response | None, base: float, cap: float) -> float:
+    """Seconds to wait before retry ``attempt``: jittered exponential, at least Retry-After."""
+    delay = random.uniform(0, min(cap, base * 2**attempt))
+    retry_after = response.headers.get("Retry-After") if response is not None else None
+    if retry_after and retry_after.isdigit():
+        delay = max(delay, min(float(retry_after), cap))
+    return delay
+
+
+def retryable(method: str, response: httpx.Response) -> bool:
+    """Whether a GET's answer is worth another try (429, 5xx)."""
+    return response.status_code == 429 or response.status_code >= 500
+
+
 class Requester:
     """Sends requests through one pooled client; retries GETs only, with backoff and jitter.
 
@@ -382,11 +401,7 @@ class Requester:
         self.deadline = deadline
 
     def _delay(self, attempt: int, response: httpx.Response | None) -> float:
-        delay = random.uniform(0, min(self.retry_backoff_max, self.retry_backoff * 2**attempt))
-        retry_after = response.headers.get("Retry-After") if response is not None else None
-        if retry_after and retry_after.isdigit():
-            delay = max(delay, min(float(retry_after), self.retry_backoff_max))
-        return delay
+        return backoff_delay(attempt, response, self.retry_backoff, self.retry_backoff_max)
 
     def send(
         self,

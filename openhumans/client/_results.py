@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from openhumans.exceptions import OpenHumansAPIResponseError, redact_url
 
@@ -116,6 +116,22 @@ class UploadResult:
     id: int
     size: int
     basename: str
+
+
+class Replacement(NamedTuple):
+    """What ``replace_file`` did: the new file, then the ids of the files it superseded."""
+
+    file: UploadResult
+    deleted: list[int]
+
+
+@dataclass(frozen=True)
+class UploadTarget:
+    """A started direct upload (spec §2.6 step 1): the file's id and where to PUT its bytes."""
+
+    id: int
+    # The presigned URL is a credential for six hours: keep it out of reprs.
+    url: str = field(repr=False)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ out and in, then leave the project on the sandbox with and without erasure.
 
 from __future__ import annotations
 
-import re
 import uuid
 
 import pytest
@@ -28,11 +27,14 @@ def authorize_new_member(page, demo) -> str:
     page.goto(demo.site + "/")
     page.get_by_role("link", name="Log in with Open Humans").click()
     page.wait_for_url(demo.oh.base_url + "/direct-sharing/projects/oauth2/authorize/**")
+    # As a person does (and must, without JavaScript): choose "new member", type the name.
+    page.check("#member-new")
     page.fill("input[name=new_username]", f"alice-{uuid.uuid4().hex[:6]}")
     page.get_by_role("button", name="Authorize project").click()
     page.wait_for_url(demo.site + "/dashboard/")
-    who = page.locator(".who").inner_text()
-    return re.search(r"\d{8}", who).group(0)
+    # The name shown is the Open Humans username; the member id is in data-member-id.
+    expect(page.locator(".who")).to_contain_text("alice-")
+    return page.locator(".who").get_attribute("data-member-id")
 
 
 def authorize_existing_member(page, demo, pmid: str) -> None:
@@ -51,7 +53,8 @@ def upload(page, name: str, content: bytes, description: str, tags: str) -> None
     form.locator("input[name=description]").fill(description)
     form.locator("input[name=tags]").fill(tags)
     form.get_by_role("button", name="Upload").click()
-    page.wait_for_url("**/dashboard/")
+    # direct-upload.js sends it straight to storage and refreshes the list in place.
+    expect(form.locator(".openhumans-upload-message")).to_contain_text(f"Uploaded {name}")
 
 
 def file_row(page, name: str):
@@ -74,7 +77,7 @@ def test_files_messages_and_logging_back_in(page, demo):
 
     upload(page, "steps.csv", CSV, "Daily steps", "steps, csv")
     upload(page, "sleep.txt", NOTES, "Sleep notes", "sleep")
-    expect(page.locator(".flash")).to_contain_text("Uploaded sleep.txt")
+    expect(page.locator(".openhumans-upload-message")).to_contain_text("Uploaded sleep.txt")
     steps = file_row(page, "steps.csv")
     expect(steps).to_contain_text("Daily steps")
     expect(steps.locator(".tag")).to_have_text(["steps", "csv"])
@@ -90,6 +93,14 @@ def test_files_messages_and_logging_back_in(page, demo):
         assert f.read() == CSV
     assert page.url == demo.site + "/dashboard/"  # a download, not a navigation
     assert download.suggested_filename == "steps.csv"
+
+    # The page left open for two hours: the listing's download keys (one hour) are dead,
+    # but the link goes through openhumans:download, which fetches a fresh one.
+    demo.oh.advance_clock(2 * 3600)
+    with page.expect_download() as later_info:
+        steps.get_by_role("link", name="Download").click()
+    with open(later_info.value.path(), "rb") as f:
+        assert f.read() == CSV
 
     # Delete one: the other stays.
     file_row(page, "sleep.txt").get_by_role("button", name="Delete").click()
@@ -126,7 +137,7 @@ def test_files_messages_and_logging_back_in(page, demo):
     page.wait_for_url(demo.site + "/")  # anonymous visitors go home
     page.get_by_role("link", name="Log in with Open Humans").click()
     authorize_existing_member(page, demo, pmid)
-    expect(page.locator(".who")).to_contain_text(pmid)
+    expect(page.locator(".who")).to_have_attribute("data-member-id", pmid)
     assert demo.member_ids().count(pmid) == 1
 
 

@@ -3,6 +3,10 @@
 Spec §2.6 step 2 and §2.9. URLs are signed like S3 signature version 2 query auth: the
 string to sign is ``METHOD\\nContent-MD5\\nContent-Type\\nExpires\\n/bucket/key``, so, as on
 S3, a PUT that sends a ``Content-Type`` the URL was not signed with is refused.
+
+The bucket answers CORS as an S3 bucket configured for browser uploads from the project's
+site: one rule whose allowed origin is the origin of the registered redirect URI, methods
+GET, PUT and HEAD, any request header, ``ETag`` exposed (see :func:`cors_rule_allows`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import hashlib
 import hmac
 import os
 import secrets
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
 from werkzeug.wrappers import Request, Response
@@ -82,8 +86,78 @@ def _check_signature(store: Store, request: Request, method: str, key: str) -> R
     return None
 
 
+# The bucket's one CORS rule, as a project would configure it for browser uploads:
+# <AllowedMethod>GET/PUT/HEAD</AllowedMethod><AllowedHeader>*</AllowedHeader>
+# <ExposeHeader>ETag</ExposeHeader><MaxAgeSeconds>3000</MaxAgeSeconds>.
+CORS_METHODS = ("GET", "PUT", "HEAD")
+CORS_EXPOSE_HEADERS = "ETag"
+CORS_MAX_AGE = "3000"
+CORS_VARY = "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"
+
+
+def site_origin(store: Store) -> str:
+    """The origin (``scheme://host[:port]``) of the project's registered redirect URI."""
+    with store.lock:
+        parts = urlsplit(str(store.config.get("redirect_uri") or ""))
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
+
+
+def cors_rule_allows(store: Store, origin: str, method: str) -> bool:
+    """Whether the bucket's CORS rule matches ``origin`` (exactly, as S3) and ``method``."""
+    return bool(origin) and origin.lower() == site_origin(store) and method in CORS_METHODS
+
+
+def _cors_headers(response: Response, origin: str) -> Response:
+    """Add what S3 adds to an answer for a request whose origin matches the rule."""
+    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Access-Control-Allow-Methods"] = ", ".join(CORS_METHODS)
+    response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+    response.headers["Access-Control-Max-Age"] = CORS_MAX_AGE
+    response.headers["Access-Control-Allow-Credentials"] = "true"
+    response.headers["Vary"] = CORS_VARY
+    return response
+
+
+def _preflight(store: Store, request: Request) -> Response:
+    """An S3 CORS preflight: 200 with the rule's headers, or 400/403 as S3 answers."""
+    origin = request.headers.get("Origin", "")
+    wanted = request.headers.get("Access-Control-Request-Method", "")
+    if not origin:
+        return s3_error(
+            400, "BadRequest", "Insufficient information. Origin request header needed."
+        )
+    if not wanted:
+        return s3_error(400, "BadRequest", f"Invalid Access-Control-Request-Method: {wanted}")
+    if not cors_rule_allows(store, origin, wanted):
+        return s3_error(
+            403,
+            "AccessForbidden",
+            "CORSResponse: This CORS request is not allowed. This is usually because the "
+            "evalution of Origin, request method / Access-Control-Request-Method or "
+            "Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.",
+            Method=wanted,
+            ResourceType="OBJECT",
+        )
+    response = _cors_headers(Response(b"", status=200), origin)
+    del response.headers["Content-Type"]
+    headers = request.headers.get("Access-Control-Request-Headers")
+    if headers:  # AllowedHeader "*": S3 echoes what was asked for
+        response.headers["Access-Control-Allow-Headers"] = headers.lower()
+    return response
+
+
 def storage(store: Store, request: Request, key: str) -> Response:
-    """``PUT`` (upload, spec §2.6 step 2) and ``GET``/``HEAD`` (download) of one object."""
+    """One object: ``PUT`` (spec §2.6 step 2), ``GET``/``HEAD`` (download), CORS as S3."""
+    if request.method == "OPTIONS":
+        return _preflight(store, request)
+    response = _object(store, request)
+    origin = request.headers.get("Origin", "")
+    if cors_rule_allows(store, origin, request.method or ""):
+        _cors_headers(response, origin)
+    return response
+
+
+def _object(store: Store, request: Request) -> Response:
     key = request.path[len(STORAGE_PREFIX) :]
     method = request.method
     if method == "PUT":

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("openhumans", "0003_tokens_as_text_and_deauth_notices"),
+        ("openhumans", "0005_openhumansmember_oh_username"),
     ]
 
     operations = [
