@@ -1,14 +1,19 @@
-"""Admin for members: tokens are never shown; actions refresh tokens and deauthorize."""
+"""Admin for members: tokens are never shown; actions refresh tokens, deauthorize, message."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from .conf import get_setting
 from .exceptions import OpenHumansError
@@ -35,32 +40,71 @@ class _NoTokenLookups:
         return super().lookup_allowed(lookup, value, request)  # type: ignore[misc]
 
 
+class AccessEndedFilter(admin.BooleanFieldListFilter):
+    """The ``oh_deauth`` filter, titled for people (same ``oh_deauth__exact`` parameter)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = gettext("Open Humans access ended")
+
+
+class MessageForm(forms.Form):
+    """The message the "message selected members" action sends."""
+
+    subject = forms.CharField(label=_("Subject"), max_length=200)
+    message = forms.CharField(label=_("Message"), widget=forms.Textarea(attrs={"rows": 8}))
+
+
 @admin.register(OpenHumansMember)
 class OpenHumansMemberAdmin(_NoTokenLookups, admin.ModelAdmin):
     """Members, without their tokens."""
 
     list_display = (
-        "oh_id",
+        "member_id",
         "oh_username",
         "user",
         "token_expires",
-        "oh_deauth",
+        "access_ended",
         "needs_reauthorization",
-        "public",
         "updated",
     )
-    list_filter = ("oh_deauth", "needs_reauthorization", "public")
-    exclude = TOKEN_FIELDS
+    list_filter = (("oh_deauth", AccessEndedFilter), "needs_reauthorization")
+    # "public" is unused (kept for 0.2.0's schema); the deauthorized flag is read-only:
+    # only Open Humans (the webhook, a refused refresh) or the deauthorize action set it.
+    exclude = (*TOKEN_FIELDS, "oh_id", "oh_deauth", "public", "refresh_lease")
     readonly_fields = (
-        "oh_id",
+        "member_id",
         "oh_username",
+        "access_ended",
+        "needs_reauthorization",
+        "file_count",
         "token_expires",
         "authorized_at",
         "created",
         "updated",
     )
     raw_id_fields = ("user",)
-    actions = ("refresh_tokens", "deauthorize")
+    actions = ("refresh_tokens", "deauthorize", "message_members")
+
+    @admin.display(description=_("Open Humans member ID"), ordering="oh_id")
+    def member_id(self, member: OpenHumansMember) -> str:
+        return member.oh_id
+
+    @admin.display(description=_("access ended"), boolean=True, ordering="oh_deauth")
+    def access_ended(self, member: OpenHumansMember) -> bool:
+        return member.oh_deauth
+
+    @admin.display(description=_("files on Open Humans"))
+    def file_count(self, member: OpenHumansMember) -> str:
+        """Asked of Open Humans only here, on the member's own page (never in the list)."""
+        if member.pk is None or member.oh_deauth:
+            return "—"
+        try:
+            return str(len(member.list_files()))
+        except OpenHumansError as err:
+            return gettext("unknown: Open Humans did not answer (%(error)s)") % {
+                "error": type(err).__name__
+            }
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
         return ("oh_id", "oh_username", f"user__{get_user_model().USERNAME_FIELD}")
@@ -98,20 +142,73 @@ class OpenHumansMemberAdmin(_NoTokenLookups, admin.ModelAdmin):
                 getattr(member, method)()
             except OpenHumansError as err:
                 self.message_user(
-                    request, f"{member}: could not {verb}: {err}", level=messages.ERROR
+                    request,
+                    gettext("%(member)s: could not %(verb)s: %(error)s")
+                    % {"member": member, "verb": verb, "error": err},
+                    level=messages.ERROR,
                 )
             else:
                 done += 1
         if done:
-            self.message_user(request, f"{verb.capitalize()}: {done} member(s).")
+            self.message_user(
+                request,
+                ngettext("%(verb)s: %(count)d member.", "%(verb)s: %(count)d members.", done)
+                % {"verb": verb.capitalize(), "count": done},
+            )
 
-    @admin.action(description="Refresh tokens of the selected members")
+    @admin.action(description=_("Message the selected members on Open Humans"))
+    def message_members(self, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
+        """Ask for a subject and message (an intermediate page), then send it to each."""
+        form = MessageForm(request.POST if "send" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": gettext("Message the selected members"),
+                "opts": self.model._meta,
+                "form": form,
+                "members": queryset,
+                "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "openhumans/admin/message_members.html", context)
+        sent = 0
+        for member in queryset:
+            if member.oh_deauth:
+                self.message_user(
+                    request,
+                    gettext("%(member)s: not sent, their Open Humans access ended.")
+                    % {"member": member},
+                    level=messages.WARNING,
+                )
+                continue
+            try:
+                member.message(form.cleaned_data["subject"], form.cleaned_data["message"])
+            except OpenHumansError as err:
+                self.message_user(
+                    request,
+                    gettext("%(member)s: could not send: %(error)s")
+                    % {"member": member, "error": err},
+                    level=messages.ERROR,
+                )
+            else:
+                sent += 1
+        if sent:
+            self.message_user(
+                request,
+                ngettext(
+                    "Message sent to %(count)d member.", "Message sent to %(count)d members.", sent
+                )
+                % {"count": sent},
+            )
+        return None
+
+    @admin.action(description=_("Refresh tokens of the selected members"))
     def refresh_tokens(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        self._each(request, queryset, "refresh tokens", "refresh_tokens")
+        self._each(request, queryset, gettext("refresh tokens"), "refresh_tokens")
 
-    @admin.action(description="Deauthorize the selected members on Open Humans")
+    @admin.action(description=_("Deauthorize the selected members on Open Humans"))
     def deauthorize(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        self._each(request, queryset, "deauthorize", "deauth")
+        self._each(request, queryset, gettext("deauthorize"), "deauth")
 
 
 @admin.register(PendingDeauthNotice)
@@ -142,7 +239,15 @@ class PendingDeauthNoticeAdmin(_NoTokenLookups, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Send the selected notices now")
+    @admin.action(description=_("Send the selected notices now"))
     def retry(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         sent = sum(1 for notice in queryset if notice.send())
-        self.message_user(request, f"Sent {sent} of {len(queryset)} notice(s).")
+        self.message_user(
+            request,
+            ngettext(
+                "Sent %(sent)d of %(count)d notice.",
+                "Sent %(sent)d of %(count)d notices.",
+                len(queryset),
+            )
+            % {"sent": sent, "count": len(queryset)},
+        )

@@ -24,6 +24,8 @@ from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -83,7 +85,9 @@ class StartForm(forms.Form):
     """What the page sends to start an upload; tags as a list or one comma/space string."""
 
     filename = forms.CharField(max_length=255, strip=False)
-    size = forms.IntegerField(min_value=1, error_messages={"min_value": "The file is empty."})
+    size = forms.IntegerField(
+        min_value=1, error_messages={"min_value": gettext_lazy("The file is empty.")}
+    )
     description = forms.CharField(max_length=100)
     tags = forms.CharField(max_length=500, required=False)
 
@@ -97,7 +101,7 @@ class StartForm(forms.Form):
             or _CONTROL.search(name)
             or name in (".", "..")
         ):
-            raise forms.ValidationError("Give a plain file name, without '/' or control codes.")
+            raise forms.ValidationError(_("Give a plain file name, without '/' or control codes."))
         return name
 
     @staticmethod
@@ -111,8 +115,9 @@ class StartForm(forms.Form):
         limit = self.size_limit()
         if size > limit:
             raise forms.ValidationError(
-                f"This file is too large: {size} bytes; the limit is {limit} bytes.",
+                _("This file is too large: %(size)s bytes; the limit is %(limit)s bytes."),
                 code="too_large",
+                params={"size": size, "limit": limit},
             )
         return size
 
@@ -128,19 +133,24 @@ def _read_json(request: HttpRequest) -> dict[str, Any]:
         if content_type != "application/json":
             if request.POST:  # a form post, e.g. navigator.sendBeacon(url, FormData)
                 return {k: request.POST.get(k) for k in request.POST}
-            raise ApiError(415, "unsupported_media_type", "Send a JSON object.")
+            raise ApiError(415, "unsupported_media_type", _("Send a JSON object."))
         data = json.loads(request.body)
     except RequestDataTooBig:
-        raise ApiError(413, "request_too_large", "The request body is too large.") from None
+        raise ApiError(413, "request_too_large", _("The request body is too large.")) from None
     except (ValueError, RecursionError):
-        raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
+        raise ApiError(400, "invalid_json", _("The body is not valid JSON.")) from None
     if not isinstance(data, dict):
-        raise ApiError(400, "invalid_json", "Send a JSON object.")
+        raise ApiError(400, "invalid_json", _("Send a JSON object."))
     if isinstance(data.get("tags"), list) and all(isinstance(t, str) for t in data["tags"]):
         data["tags"] = ",".join(data["tags"])
     for key, value in data.items():  # Django's fields would str() a dict or a list
         if not isinstance(value, str | int) or isinstance(value, bool):
-            raise ApiError(400, "invalid", f"{key}: give a string or a whole number.", field=key)
+            raise ApiError(
+                400,
+                "invalid",
+                _("%(field)s: give a string or a whole number.") % {"field": key},
+                field=key,
+            )
     return data
 
 
@@ -212,7 +222,7 @@ class _MemberJSONView(View):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
             if request.method != "POST":
-                raise ApiError(405, "method_not_allowed", "Use POST.")
+                raise ApiError(405, "method_not_allowed", _("Use POST."))
             # The CSRF check Django's middleware does, answered in JSON instead of a page.
             if CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {}):  # type: ignore[arg-type]
                 raise ApiError(
@@ -224,7 +234,7 @@ class _MemberJSONView(View):
             return err.response()
         except MemberDeauthorizedError:
             return ApiError(
-                403, "not_connected", "Your Open Humans account is not connected. Log in again."
+                403, "not_connected", _("Your Open Humans account is not connected. Log in again.")
             ).response()
         except InvalidArgumentError as err:
             return ApiError(400, "invalid", str(err)).response()
@@ -234,7 +244,9 @@ class _MemberJSONView(View):
             logger.exception("Open Humans request failed: %s", type(err).__name__)
             status = 503 if isinstance(err, OpenHumansConnectionError) else 502
             return ApiError(
-                status, "open_humans_unavailable", "Open Humans is not answering. Try again later."
+                status,
+                "open_humans_unavailable",
+                _("Open Humans is not answering. Try again later."),
             ).response()
 
     def handle(
@@ -254,7 +266,7 @@ class _MemberJSONView(View):
             raise ApiError(
                 404,
                 "no_such_upload",
-                "This upload is not in progress (completed, cancelled or expired).",
+                _("This upload is not in progress (completed, cancelled or expired)."),
             )
         upload.member = member
         return upload
@@ -265,7 +277,7 @@ def _connected_member(request: HttpRequest) -> OpenHumansMember:
     member = OpenHumansMember.objects.filter(user=user).first() if user.is_authenticated else None
     if member is None or member.oh_deauth:
         raise ApiError(
-            403, "not_connected", "Log in with Open Humans to upload files.", login_required=True
+            403, "not_connected", _("Log in with Open Humans to upload files."), login_required=True
         )
     return member
 
@@ -302,7 +314,7 @@ class StartUpload(_MemberJSONView):
         self.close_stale(member)
         if DirectUpload.objects.filter(member=member).count() >= MAX_OPEN_UPLOADS:
             raise ApiError(
-                429, "too_many_uploads", "Too many uploads in progress; finish or cancel one."
+                429, "too_many_uploads", _("Too many uploads in progress; finish or cancel one.")
             )
         filename, metadata = form.cleaned_data["filename"], self.metadata(form)
         target = _call(member, lambda api: api.start_upload(filename, metadata))
@@ -343,7 +355,8 @@ class CompleteUpload(_MemberJSONView):
             raise ApiError(
                 409,
                 "not_in_storage",
-                f"{upload.filename} never arrived in storage. Upload it again.",
+                _("%(name)s never arrived in storage. Upload it again.")
+                % {"name": upload.filename},
             ) from None
         if size != upload.size:
             # The signed URL does not bind the length (spec §2.6): the size the page
@@ -353,8 +366,11 @@ class CompleteUpload(_MemberJSONView):
             raise ApiError(
                 400,
                 "size_mismatch",
-                f"Storage received {size} bytes, not the {upload.size} announced; "
-                "the file was removed.",
+                _(
+                    "Storage received %(size)s bytes, not the %(announced)s announced; "
+                    "the file was removed."
+                )
+                % {"size": size, "announced": upload.size},
             )
         DirectUpload.objects.filter(pk=upload.pk).delete()
         logger.info("member %s uploaded file %s", member.oh_id, upload.file_id)

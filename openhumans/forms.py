@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from .client import MAX_FILE_ID
 from .conf import get_setting
@@ -18,29 +19,34 @@ class DeleteFileForm(forms.Form):
 
     file_id = forms.CharField(required=False)
     file_basename = forms.CharField(required=False, max_length=255)
+    # Only names the file in the notice after deleting it by id; never selects anything.
+    file_name = forms.CharField(required=False, max_length=255)
 
     def clean_file_id(self) -> int | None:
         value = self.cleaned_data.get("file_id") or ""
         if not value:
             return None
         if not _FILE_ID.match(value) or not 1 <= int(value) <= MAX_FILE_ID:
-            raise forms.ValidationError("file_id must be a positive whole number.")
+            raise forms.ValidationError(_("file_id must be a positive whole number."))
         return int(value)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if (data.get("file_id") is None) == (not data.get("file_basename")):
-            raise forms.ValidationError("Give exactly one of file_id or file_basename.")
+            raise forms.ValidationError(_("Give exactly one of file_id or file_basename."))
         return data
 
 
 class UploadForm(forms.Form):
     """A file to upload to Open Humans with the metadata Open Humans requires (spec §4.3)."""
 
-    data_file = forms.FileField(label="File")
-    description = forms.CharField(max_length=100, required=True)
+    data_file = forms.FileField(label=_("File"))
+    description = forms.CharField(label=_("Description"), max_length=100, required=True)
     tags = forms.CharField(
-        max_length=500, required=False, help_text="Separated by commas or spaces."
+        label=_("Tags"),
+        max_length=500,
+        required=False,
+        help_text=_("Separated by commas or spaces."),
     )
 
     def clean_data_file(self) -> Any:
@@ -48,8 +54,9 @@ class UploadForm(forms.Form):
         limit = get_setting("OPENHUMANS_MAX_UPLOAD_SIZE")
         if limit is not None and data_file.size > limit:
             raise forms.ValidationError(
-                f"This file is too large: {data_file.size} bytes; the limit is {limit} bytes.",
+                _("This file is too large: %(size)s bytes; the limit is %(limit)s bytes."),
                 code="too_large",
+                params={"size": data_file.size, "limit": limit},
             )
         return data_file
 

@@ -21,6 +21,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, OperationalError, models, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 from . import client as oh_client
@@ -104,6 +105,10 @@ def make_unique_username(base: str) -> str:
     return f"{base}{counter}"
 
 
+def _already_connected() -> str:
+    return _("This account is already connected to another Open Humans account.")
+
+
 def _printable(value: str) -> bool:
     # A NUL or other control character would be a DataError (a 500) on PostgreSQL.
     return value.isascii() and value.isprintable() and " " not in value
@@ -151,10 +156,13 @@ class OpenHumansMember(models.Model):
         verbose_name = "Open Humans member"
 
     def __str__(self) -> str:
-        return f"<OpenHumansMember (oh_id='{self.oh_id}')>"
+        # What the admin's titles and notices show; the repr keeps 0.2.0's form.
+        username = self.oh_username
+        name = _("Open Humans member %(oh_id)s") % {"oh_id": self.oh_id}
+        return f"{name} ({username})" if username else name
 
     def __repr__(self) -> str:
-        return str(self)
+        return f"<OpenHumansMember (oh_id='{self.oh_id}')>"
 
     # -- creating and linking -------------------------------------------------------------
 
@@ -203,7 +211,7 @@ class OpenHumansMember(models.Model):
         user; raises MemberLinkError if the member belongs to another user or the user has
         another member. Concurrent first logins of one member create one user.
         """
-        access, _, _ = token_fields(data)
+        access = token_fields(data)[0]
         who = client_for(access).exchange_member()
         return cls._store_tokens(who.project_member_id, data, user, oh_username=who.username)
 
@@ -220,16 +228,14 @@ class OpenHumansMember(models.Model):
                     member = cls.objects.select_for_update().filter(oh_id=oh_id).first()
                     if member is None:
                         if user is not None and cls.objects.filter(user=user).exists():
-                            raise MemberLinkError(
-                                "This account is already connected to another Open Humans account."
-                            )
+                            raise MemberLinkError(_already_connected())
                         created = cls.create(oh_id, data, user=user, oh_username=oh_username)
                         created._created_now = True
                         logger.info("Open Humans member %s created", oh_id)
                         return created
                     if user is not None and member.user_id != user.pk:
                         raise MemberLinkError(
-                            "This Open Humans account is already connected to another user."
+                            _("This Open Humans account is already connected to another user.")
                         )
                     member.access_token, member.refresh_token = access, refresh
                     member.token_expires = expires

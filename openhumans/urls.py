@@ -16,6 +16,7 @@ app_name = "openhumans"
 urlpatterns = [
     path("login/", views.login, name="login"),
     path("logout/", views.logout, name="logout"),
+    path("account-conflict/", views.account_conflict, name="account_conflict"),
     path("complete", views.complete, name="complete"),
     path("complete/", views.complete),
     path("deauth", views.deauth, name="deauth"),

@@ -23,6 +23,8 @@ from django.shortcuts import render, resolve_url
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
@@ -51,6 +53,7 @@ __all__ = [
     "DeleteFile",
     "MemberRequiredMixin",
     "UploadFile",
+    "account_conflict",
     "complete",
     "deauth",
     "list_files",
@@ -81,21 +84,40 @@ def _logout_redirect() -> str:
     return resolve_url(get_setting("OPENHUMANS_LOGOUT_REDIRECT_URL"))
 
 
-def _error_page(request: HttpRequest, status: int, title: str, message: str) -> HttpResponse:
-    return render(
-        request, "openhumans/error.html", {"title": title, "message": message}, status=status
-    )
+def _error_page(
+    request: HttpRequest, status: int, title: str, message: str, retry_url: str | None = None
+) -> HttpResponse:
+    """The error page; it offers ``retry_url`` (if any) and logging in, or out, as fits."""
+    context = {"title": title, "message": message, "retry_url": retry_url}
+    return render(request, "openhumans/error.html", context, status=status)
 
 
-def _api_error_page(request: HttpRequest, err: OpenHumansError) -> HttpResponse:
+def _retry_url(request: HttpRequest) -> str:
+    """Where "Try again" goes: this page for a GET, the file list after a failed POST."""
+    if request.method == "GET":
+        return request.get_full_path()
+    return reverse("openhumans:list")
+
+
+def _api_error_page(
+    request: HttpRequest, err: OpenHumansError, retry_url: str | None = None
+) -> HttpResponse:
     """Log an Open Humans failure (our errors never carry tokens) and say so politely."""
     logger.exception("Open Humans request failed: %s", type(err).__name__)
     status = 503 if isinstance(err, OpenHumansConnectionError) else 502
     return _error_page(
         request,
         status,
-        "Open Humans is not answering",
-        "We could not complete this with Open Humans right now. Please try again later.",
+        _("Open Humans is not answering"),
+        _("We could not complete this with Open Humans right now. Please try again later."),
+        retry_url or _retry_url(request),
+    )
+
+
+def _login_again_page(request: HttpRequest, message: str) -> HttpResponse:
+    """A 400 for a login link that cannot be used; it offers to start a new login."""
+    return _error_page(
+        request, 400, _("This login link is not valid"), message, reverse("openhumans:login")
     )
 
 
@@ -183,52 +205,55 @@ def complete(request: HttpRequest) -> HttpResponse:
         return _same_site_bounce(request)
     if stashed is None:
         logger.warning("login completion refused: missing, used or unknown state")
-        return _error_page(
+        return _login_again_page(
             request,
-            400,
-            "This login link is not valid",
-            "It has expired, was already used or was not started here. Please log in again.",
+            _("It has expired, was already used or was not started here. Please log in again."),
         )
     next_url = _safe_next(request, stashed["next"])
     error = request.GET.get("error")
     if error:
         if error == "access_denied":
-            messages.info(request, "Login cancelled: Open Humans access was not granted.")
+            messages.info(request, _("Login cancelled: Open Humans access was not granted."))
         else:
             logger.warning("Open Humans refused the login: %r", error[:100])
-            messages.error(request, "Open Humans could not log you in. Please try again.")
+            messages.error(request, _("Open Humans could not log you in. Please try again."))
         fallback = _login_redirect() if request.user.is_authenticated else _logout_redirect()
         return HttpResponseRedirect(next_url or fallback)
     code = request.GET.get("code")
     if not code:
-        return _error_page(
-            request, 400, "This login link is not valid", "Open Humans sent no code."
-        )
+        return _login_again_page(request, _("Open Humans sent no code."))
     user = request.user if request.user.is_authenticated else None
     try:
         member = OpenHumansMember.oh_code_to_member(
             code, code_verifier=stashed["code_verifier"], user=user
         )
     except MemberLinkError as err:
+        # The logged-in user and the Open Humans account that came back belong to different
+        # people here (e.g. a sandbox restarted with new member ids). Nothing is moved from
+        # one to the other; the conflict page offers to log out and continue as that account.
         messages.error(request, str(err))
-        return HttpResponseRedirect(next_url or _login_redirect())
+        target = reverse("openhumans:account_conflict")
+        if next_url:
+            target += "?next=" + quote(next_url, safe="/")
+        return HttpResponseRedirect(target)
     except InvalidGrantError:
         logger.warning("Open Humans refused the login code (used, expired or wrong verifier)")
-        return _error_page(
+        return _login_again_page(
             request,
-            400,
-            "This login link is not valid",
-            "Open Humans did not accept it (it may have been used already). Please log in again.",
+            _(
+                "Open Humans did not accept it (it may have been used already). "
+                "Please log in again."
+            ),
         )
     except OpenHumansError as err:
-        return _api_error_page(request, err)
+        return _api_error_page(request, err, reverse("openhumans:login"))
     logged_in = _log_in(request, member)
     _announce_authorized(request, member)
     if not logged_in:
-        messages.error(request, "This account cannot log in.")
+        messages.error(request, _("This account cannot log in."))
         return HttpResponseRedirect(_logout_redirect())
     if user is not None:
-        messages.success(request, "Your Open Humans account is connected.")
+        messages.success(request, _("Your Open Humans account is connected."))
     return HttpResponseRedirect(next_url or _login_redirect())
 
 
@@ -244,9 +269,31 @@ def _announce_authorized(request: HttpRequest, member: OpenHumansMember) -> None
 
 @require_POST
 def logout(request: HttpRequest) -> HttpResponse:
-    """Log out and go to OPENHUMANS_LOGOUT_REDIRECT_URL."""
+    """Log out and go to the POSTed same-host ``next``, else OPENHUMANS_LOGOUT_REDIRECT_URL."""
+    next_url = _safe_next(request, request.POST.get("next"))
     auth_logout(request)
-    return HttpResponseRedirect(_logout_redirect())
+    return HttpResponseRedirect(next_url or _logout_redirect())
+
+
+@require_GET
+def account_conflict(request: HttpRequest) -> HttpResponse:
+    """The way out when the Open Humans account that came back is not this user's.
+
+    Offers to log out, or to log out and log in again (as the Open Humans account chosen
+    there, which then gets its own user), or to go back. It links nothing by itself.
+    """
+    if not request.user.is_authenticated:
+        return HttpResponseRedirect(reverse("openhumans:login"))
+    next_url = _safe_next(request, request.GET.get("next"))
+    login_url = reverse("openhumans:login")
+    if next_url:
+        login_url += "?next=" + quote(next_url, safe="/")
+    context = {
+        "member": _member_of(request.user),
+        "login_url": login_url,
+        "back_url": next_url or _login_redirect(),
+    }
+    return render(request, "openhumans/account_conflict.html", context, status=409)
 
 
 # -- pages for a logged-in member ------------------------------------------------------------
@@ -300,7 +347,7 @@ class MemberRequiredMixin:
                 member.oh_deauth = True
             return self.not_connected(request, member)
         except InvalidArgumentError as err:
-            return _error_page(request, 400, "Bad request", str(err))
+            return _error_page(request, 400, _("Bad request"), str(err))
         except OpenHumansError as err:
             return _api_error_page(request, err)
 
@@ -329,13 +376,33 @@ class DeleteFile(MemberRequiredMixin, View):
         form = DeleteFileForm(request.POST)
         if not form.is_valid():
             problems = [str(e) for errors in form.errors.values() for e in errors]
-            return _error_page(request, 400, "Bad request", " ".join(problems))
+            return _error_page(request, 400, _("Bad request"), " ".join(problems))
+        basename = form.cleaned_data["file_basename"]
         deleted = self.member.delete_single_file(
-            file_id=form.cleaned_data["file_id"],
-            file_basename=form.cleaned_data["file_basename"] or None,
+            file_id=form.cleaned_data["file_id"], file_basename=basename or None
         )
-        messages.success(request, f"Deleted {len(deleted)} file(s).")
+        self.say_deleted(request, deleted, basename or form.cleaned_data["file_name"])
         return HttpResponseRedirect(self.next_url(request))
+
+    @staticmethod
+    def say_deleted(request: HttpRequest, deleted: list[int], name: str) -> None:
+        """Tell the member what went, by name where the page gave one."""
+        if not deleted:
+            messages.warning(request, _("Nothing was deleted: the file is already gone."))
+        elif not name:
+            messages.success(
+                request,
+                ngettext("Deleted %(count)d file.", "Deleted %(count)d files.", len(deleted))
+                % {"count": len(deleted)},
+            )
+        elif len(deleted) == 1:
+            messages.success(request, _("Deleted %(name)s.") % {"name": name})
+        else:
+            messages.success(
+                request,
+                _("Deleted %(count)d files named %(name)s.")
+                % {"count": len(deleted), "name": name},
+            )
 
 
 class DeleteAllFiles(MemberRequiredMixin, View):
@@ -344,7 +411,18 @@ class DeleteAllFiles(MemberRequiredMixin, View):
     def post(self, request: HttpRequest) -> HttpResponse:
         """Delete all project files in Open Humans for this project member."""
         deleted = self.member.delete_all_files()
-        messages.success(request, f"Deleted {len(deleted)} file(s).")
+        if deleted:
+            messages.success(
+                request,
+                ngettext(
+                    "Deleted the one file this project uploaded.",
+                    "Deleted all %(count)d files this project uploaded.",
+                    len(deleted),
+                )
+                % {"count": len(deleted)},
+            )
+        else:
+            messages.info(request, _("There were no files of this project to delete."))
         return HttpResponseRedirect(self.next_url(request))
 
 
@@ -395,5 +473,5 @@ class UploadFile(MemberRequiredMixin, View):
             )
         uploaded = form.cleaned_data["data_file"]
         result = self.member.upload(uploaded.file, uploaded.name, form.metadata())
-        messages.success(request, f"Uploaded {result.basename}.")
+        messages.success(request, _("Uploaded %(name)s.") % {"name": result.basename})
         return HttpResponseRedirect(self.next_url(request))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -41,12 +42,16 @@ def test_an_unknown_or_garbled_member_id_is_not_a_500(admin_client, db, page):
 
 def test_saving_the_change_form_keeps_the_tokens(admin_client, member_factory):
     member = member_factory()
+    # Changed in issue 14: "public" (unused) and "oh_deauth" (Open Humans' to set) are no
+    # longer in the form, so posting them changes nothing.
     response = admin_client.post(
-        f"{CHANGELIST}{member.pk}/change/", {"user": member.user_id, "public": "on"}
+        f"{CHANGELIST}{member.pk}/change/",
+        {"user": member.user_id, "public": "on", "oh_deauth": "on"},
     )
     assert response.status_code == 302
     saved = OpenHumansMember.objects.get()
-    assert saved.public and saved.access_token == member.access_token
+    assert saved.access_token == member.access_token
+    assert not saved.public and not saved.oh_deauth
 
 
 def test_search_by_oh_id_and_username(admin_client, member_factory):
@@ -152,6 +157,89 @@ def test_the_open_humans_username_is_shown_and_searchable(admin_client, sandbox,
     assert carol.oh_id.encode() in found.content
     page = admin_client.get(f"{CHANGELIST}{carol.pk}/change/")
     assert b"carol-oh" in page.content and carol.access_token.encode() not in page.content
+
+
+# -- readable pages (issue 14) ---------------------------------------------------------------
+
+
+def test_change_page_is_titled_and_labelled_for_people(admin_client, member_factory, sandbox):
+    member = member_factory()
+    sandbox.add_files(member.oh_id, count=3)
+    html = admin_client.get(f"{CHANGELIST}{member.pk}/change/").content.decode()
+    assert f"<h2>Open Humans member {member.oh_id}</h2>" in html  # the subtitle
+    assert "&lt;OpenHumansMember" not in html
+    for label in ("Open Humans member ID", "Access ended", "Files on Open Humans"):
+        assert f"<label>{label}:</label>" in html
+    assert "Oh id" not in html and "Oh deauth" not in html
+    assert 'name="oh_deauth"' not in html and 'name="public"' not in html
+    count = re.search(r"<label>Files on Open Humans:</label>\s*<div class=\"readonly\">(\d+)", html)
+    assert count and count.group(1) == "3"
+
+
+def test_file_count_is_asked_only_on_the_change_page(admin_client, member_factory, sandbox):
+    member = member_factory()
+    admin_client.get(CHANGELIST)
+    assert api_requests(sandbox, "exchange-member/", method="GET") == 0
+    admin_client.get(f"{CHANGELIST}{member.pk}/change/")
+    assert api_requests(sandbox, "exchange-member/", method="GET") == 1
+
+
+def test_file_count_when_open_humans_is_down_is_a_note(admin_client, member_factory, sandbox):
+    member = member_factory()
+    sandbox.set_fault(
+        endpoint="/api/direct-sharing/project/exchange-member/", error_rate=1.0, status=503
+    )
+    response = admin_client.get(f"{CHANGELIST}{member.pk}/change/")
+    assert response.status_code == 200
+    assert b"unknown: Open Humans did not answer" in response.content
+
+
+def test_list_columns_and_filter_are_labelled(admin_client, member_factory):
+    member_factory()
+    html = admin_client.get(CHANGELIST).content.decode()
+    assert "Open Humans member ID" in html and "Access ended" in html
+    assert "By Open Humans access ended" in html
+    assert "Oh id" not in html and "Public" not in html
+
+
+def test_message_selected_members_asks_then_sends(admin_client, member_factory, sandbox):
+    alice, bob, gone = member_factory("alice"), member_factory("bob"), member_factory("carl")
+    OpenHumansMember.objects.filter(pk=gone.pk).update(oh_deauth=True)
+    selected = [alice.pk, bob.pk, gone.pk]
+    form = admin_client.post(
+        CHANGELIST, {"action": "message_members", "_selected_action": selected}
+    )
+    assert form.status_code == 200
+    html = form.content.decode()
+    assert 'name="subject"' in html and 'name="message"' in html
+    assert "access ended: will be skipped" in html
+    assert api_requests(sandbox, "message/") == 0  # nothing sent before confirming
+
+    incomplete = admin_client.post(
+        CHANGELIST,
+        {"action": "message_members", "_selected_action": selected, "send": "1", "subject": "Hi"},
+    )
+    assert incomplete.status_code == 200 and b"This field is required" in incomplete.content
+    assert api_requests(sandbox, "message/") == 0
+
+    done = admin_client.post(
+        CHANGELIST,
+        {
+            "action": "message_members",
+            "_selected_action": selected,
+            "send": "1",
+            "subject": "New results",
+            "message": "Your report is ready.",
+        },
+        follow=True,
+    )
+    text = done.content.decode()
+    assert "Message sent to 2 members." in text
+    assert f"Open Humans member {gone.oh_id}: not sent, their Open Humans access ended." in text
+    assert api_requests(sandbox, "message/") == 2
+    inbox = sandbox.inbox()
+    assert sorted(m["project_member_id"] for m in inbox) == sorted([alice.oh_id, bob.oh_id])
+    assert {m["subject"] for m in inbox} == {"[Open Humans Project Message] New results"}
 
 
 # -- issue 10: no token leaks through changelist lookups -----------------------------------

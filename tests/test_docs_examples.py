@@ -59,7 +59,9 @@ def request_of(rf, user):
 
 def test_get_member_of_a_user(examples, member, capsys):
     assert examples.get_member_of_a_user() == member
-    assert capsys.readouterr().out.strip() == f"<OpenHumansMember (oh_id='{member.oh_id}')>"
+    # Changed in issue 14 (readable admin titles): str() reads as a name, repr() as 0.2.0's.
+    assert capsys.readouterr().out.strip() == f"Open Humans member {member.oh_id}"
+    assert repr(member) == f"<OpenHumansMember (oh_id='{member.oh_id}')>"
 
 
 def test_my_view(examples, member, rf):
@@ -288,3 +290,30 @@ def test_save_daily_summary_keeps_the_old_one_when_the_upload_fails(sandbox, mem
         recipes.save_daily_summary(member, {"2026-11-30": 9045})
     sandbox.clear_faults()
     assert [f["id"] for f in member.list_files()] == [first.id]
+
+
+# -- docs/sources.rst ------------------------------------------------------------------------
+
+
+def test_sources_examples_select_by_source(oh, db):
+    sources = load_example("sources")
+    oh.configure(project={"requested_sources": [sources.FITBIT_SOURCE]})
+    pmid = oh.create_member(username="sam")["project_member_id"]
+    member = OpenHumansMember.create(oh_id=pmid, data=oh.issue_tokens(pmid))
+    oh.add_files(pmid, basename="steps.json", source=sources.FITBIT_SOURCE)
+    oh.add_files(pmid, basename="elsewhere.json", source="direct-sharing-7")  # not shared
+    member.upload(b"1", "ours.csv", {"description": "ours", "tags": []})
+
+    own, shared = sources.what_this_member_shares(member)
+    assert shared == [sources.FITBIT_SOURCE] and own.startswith("direct-sharing-")
+    assert [f["basename"] for f in sources.files_from(member, own)] == ["ours.csv"]
+    assert [f["basename"] for f in sources.fitbit_or_ask(member)] == ["steps.json"]
+    every = {f["basename"] for f in member.list_files()}
+    assert every == {"steps.json", "ours.csv"}  # an unshared source is never listed
+
+
+def test_sources_example_asks_when_the_source_is_not_shared(oh, db):
+    sources = load_example("sources")
+    pmid = oh.create_member(username="kim")["project_member_id"]
+    member = OpenHumansMember.create(oh_id=pmid, data=oh.issue_tokens(pmid))
+    assert sources.fitbit_or_ask(member) is None

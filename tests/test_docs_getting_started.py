@@ -41,6 +41,7 @@ def our_project(tmp_path):
     assert installed_apps.search(text), "startproject's INSTALLED_APPS changed shape"
     text = installed_apps.sub(lambda _: (SNIPPETS / "installed_apps.py").read_text(), text)
     text += "\n" + (SNIPPETS / "openhumans_settings.py").read_text()
+    text += "\n" + (SNIPPETS / "sandbox_settings.py").read_text()  # the same section
     settings_py.write_text(text)
     (project / "our_project" / "urls.py").write_text((SNIPPETS / "urls.py").read_text())
     return project, env
@@ -98,22 +99,45 @@ print(files.status_code, "Your files on Open Humans" in files.content.decode())
 """
 
 
-def test_trying_it_with_the_sandbox(our_project):
-    from openhumans.sandbox import Sandbox
+def guide_sandbox_command() -> list[str]:
+    """The guide's sandbox command line, as written (continuation lines joined)."""
+    text = (DOCS / "getting_started.rst").read_text()
+    match = re.search(r"^    (python -m openhumans\.sandbox .*?)\n\n", text, re.M | re.S)
+    assert match, "the guide no longer shows the sandbox command"
+    return match.group(1).replace("\\\n", " ").split()
+
+
+def test_guide_sandbox_port_and_state_file():
+    argv = guide_sandbox_command()
+    port = argv[argv.index("--port") + 1]
+    assert port not in ("8000", "8001")  # the demo's ports
+    assert "--state-file" in argv
+    exports = (DOCS / "getting_started.rst").read_text()
+    assert f"OPENHUMANS_OH_BASE_URL=http://127.0.0.1:{port}" in exports
+
+
+def test_trying_it_with_the_sandbox(our_project, tmp_path):
+    from openhumans.sandbox.__main__ import build_parser
 
     project, env = our_project
-    settings_py = project / "our_project" / "settings.py"
-    settings_py.write_text(
-        settings_py.read_text() + "\n" + (SNIPPETS / "sandbox_settings.py").read_text()
-    )
-    # The guide's sandbox command: its default client id and secret, this redirect URL.
-    with Sandbox(redirect_uri="http://localhost:5000/openhumans/complete", port=0) as oh:
-        env = {
-            **env,
-            "OPENHUMANS_CLIENT_ID": "sandbox-client",
-            "OPENHUMANS_CLIENT_SECRET": "sandbox-secret",
-            "OPENHUMANS_OH_BASE_URL": oh.base_url,
-        }
+    # The guide's sandbox command, parsed by the sandbox's own CLI; a free port in tests.
+    args = build_parser().parse_args(guide_sandbox_command()[3:])
+    state_file = tmp_path / args.state_file
+    options = {
+        "redirect_uri": args.redirect_uri,
+        "webhook_url": args.webhook_url,
+        "state_file": state_file,
+        "port": 0,
+    }
+    from openhumans.sandbox import Sandbox
+
+    env = {
+        **env,
+        "OPENHUMANS_CLIENT_ID": "sandbox-client",
+        "OPENHUMANS_CLIENT_SECRET": "sandbox-secret",
+    }
+    with Sandbox(**options) as oh:
+        env["OPENHUMANS_OH_BASE_URL"] = oh.base_url
         run(sys.executable, "manage.py", "migrate", cwd=project, env=env)
         out = run(
             sys.executable,
@@ -126,4 +150,24 @@ def test_trying_it_with_the_sandbox(our_project):
             cwd=project,
             env=env,
         )
+        members = oh.members()
     assert out.split() == ["302", "/openhumans/list/", "True", "200", "True"]
+    # --state-file: a restarted sandbox still knows the member, so the site keeps working.
+    with Sandbox(**options) as oh:
+        assert [m["project_member_id"] for m in oh.members()] == [
+            m["project_member_id"] for m in members
+        ]
+        env["OPENHUMANS_OH_BASE_URL"] = oh.base_url
+        out = run(
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-v",
+            "0",
+            "-c",
+            "from openhumans.models import OpenHumansMember; "
+            "print(len(OpenHumansMember.objects.get().list_files()))",
+            cwd=project,
+            env=env,
+        )
+    assert out.split() == ["0"]

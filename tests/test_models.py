@@ -38,9 +38,14 @@ def expire(member, sandbox):
 # -- identity --------------------------------------------------------------------------------
 
 
-def test_str_is_as_documented_and_repr_hides_tokens(member_factory):
+def test_str_is_readable_repr_as_documented_and_both_hide_tokens(member_factory):
     member = member_factory()
-    assert str(member) == f"<OpenHumansMember (oh_id='{member.oh_id}')>"
+    # Changed in issue 14: str() titles the admin's pages; repr() keeps 0.2.0's form.
+    assert str(member) == f"Open Humans member {member.oh_id}"
+    assert repr(member) == f"<OpenHumansMember (oh_id='{member.oh_id}')>"
+    member.oh_username = "alice"  # set by the member toolkit where Open Humans sent it
+    assert str(member) == f"Open Humans member {member.oh_id} (alice)"
+    assert member.access_token not in str(member)
     assert member.access_token not in repr(member)
     assert member.refresh_token not in repr(member)
     assert get_user_model().objects.get().openhumansmember == member

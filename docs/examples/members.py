@@ -16,7 +16,8 @@ from openhumans.models import OpenHumansMember
 def get_member_of_a_user():
     User = get_user_model()
     single_user = User.objects.all()[0]  # get a single user
-    # Prints: <OpenHumansMember (oh_id='12341337')>
+    # Prints: Open Humans member 12341337
+    # (the shell's repr is still <OpenHumansMember (oh_id='12341337')>)
     print(single_user.openhumansmember)
     return single_user.openhumansmember
 
