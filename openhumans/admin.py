@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django import forms
@@ -14,11 +15,30 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from .conf import get_setting
 from .exceptions import OpenHumansError
 from .models import OpenHumansMember, PendingDeauthNotice
 from .outbox import OutboxEntry, deliver
 
 TOKEN_FIELDS = ("access_token", "refresh_token")
+
+
+def _touches_a_token(lookup: str) -> bool:
+    """Whether a changelist lookup (``refresh_token__regex``...) reads a token field."""
+    return any(part in TOKEN_FIELDS for part in lookup.split("__"))
+
+
+class _NoTokenLookups:
+    """Refuse changelist filters on token fields (a 400), whoever asks.
+
+    Django allows any lookup on a model's own fields by URL: with ``?refresh_token__regex=^a``
+    a staff member with only the view permission rebuilt a token character by character.
+    """
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        if _touches_a_token(lookup):
+            return False
+        return super().lookup_allowed(lookup, value, request)  # type: ignore[misc]
 
 
 class AccessEndedFilter(admin.BooleanFieldListFilter):
@@ -37,7 +57,7 @@ class MessageForm(forms.Form):
 
 
 @admin.register(OpenHumansMember)
-class OpenHumansMemberAdmin(admin.ModelAdmin):
+class OpenHumansMemberAdmin(_NoTokenLookups, admin.ModelAdmin):
     """Members, without their tokens."""
 
     list_display = (
@@ -46,18 +66,21 @@ class OpenHumansMemberAdmin(admin.ModelAdmin):
         "user",
         "token_expires",
         "access_ended",
+        "needs_reauthorization",
         "updated",
     )
-    list_filter = (("oh_deauth", AccessEndedFilter),)
+    list_filter = (("oh_deauth", AccessEndedFilter), "needs_reauthorization")
     # "public" is unused (kept for 0.2.0's schema); the deauthorized flag is read-only:
     # only Open Humans (the webhook, a refused refresh) or the deauthorize action set it.
-    exclude = (*TOKEN_FIELDS, "oh_id", "oh_deauth", "public")
+    exclude = (*TOKEN_FIELDS, "oh_id", "oh_deauth", "public", "refresh_lease")
     readonly_fields = (
         "member_id",
         "oh_username",
         "access_ended",
+        "needs_reauthorization",
         "file_count",
         "token_expires",
+        "authorized_at",
         "created",
         "updated",
     )
@@ -97,9 +120,25 @@ class OpenHumansMemberAdmin(admin.ModelAdmin):
             return None
         return super().get_object(request, object_id, from_field)
 
+    #: Seconds an action may spend on Open Humans before it stops starting calls: gunicorn
+    #: kills a worker at 30 s by default, and one killed during a refresh loses the new pair.
+    action_time_budget: float = 25.0
+
     def _each(self, request: HttpRequest, queryset: QuerySet[Any], verb: str, method: str) -> None:
         done = 0
-        for member in queryset:
+        members = list(queryset)
+        started = time.monotonic()
+        # A call may take its whole deadline: start one only if that still fits the budget.
+        worst = max(get_setting("OPENHUMANS_TIMEOUT"), get_setting("OPENHUMANS_TOKEN_TIMEOUT"))
+        for index, member in enumerate(members):
+            if time.monotonic() - started + worst > self.action_time_budget:
+                self.message_user(
+                    request,
+                    f"Stopped to stay within the request's time: {len(members) - index} "
+                    f"member(s) not done yet; run the action again for them.",
+                    level=messages.WARNING,
+                )
+                break
             try:
                 getattr(member, method)()
             except OpenHumansError as err:
@@ -174,13 +213,28 @@ class OpenHumansMemberAdmin(admin.ModelAdmin):
 
 
 @admin.register(PendingDeauthNotice)
-class PendingDeauthNoticeAdmin(admin.ModelAdmin):
+class PendingDeauthNoticeAdmin(_NoTokenLookups, admin.ModelAdmin):
     """Deauthorization notices still owed to Open Humans, without their tokens."""
 
-    list_display = ("project_member_id", "created", "attempts", "last_attempt", "last_error")
+    list_display = (
+        "project_member_id",
+        "created",
+        "attempts",
+        "last_attempt",
+        "gave_up",
+        "last_error",
+    )
+    list_filter = ("gave_up",)
     search_fields = ("project_member_id",)
     exclude = (*TOKEN_FIELDS, "token_expires")
-    readonly_fields = ("project_member_id", "created", "attempts", "last_attempt", "last_error")
+    readonly_fields = (
+        "project_member_id",
+        "created",
+        "attempts",
+        "last_attempt",
+        "gave_up",
+        "last_error",
+    )
     actions = ("retry",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -14,8 +14,12 @@ class OpenHumansConfig(AppConfig):
 
     def ready(self) -> None:
         from django.core import checks
+        from django.db.backends.signals import connection_created
 
         from . import checks as oh_checks
         from . import webhooks  # noqa: F401  (connects the deauth-on-delete receiver)
+        from .db import set_busy_timeout
 
         checks.register(oh_checks.check_settings, checks.Tags.compatibility)
+        checks.register(oh_checks.check_sqlite, checks.Tags.compatibility)
+        connection_created.connect(set_busy_timeout, dispatch_uid="openhumans_busy_timeout")

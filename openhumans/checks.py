@@ -8,6 +8,7 @@ openhumans.W001  no OPENHUMANS_WEBHOOK_SECRET while DEBUG is off
 openhumans.W002  OpenHumansBackend is not in AUTHENTICATION_BACKENDS
 openhumans.W003  an OPENHUMANS_* setting this app does not know but nearly matches (a typo?)
 openhumans.W004  OPENHUMANS_CLIENT_ID or _SECRET still holds a placeholder from the docs
+openhumans.W005  a SQLite database configured so that concurrent requests can fail
 """
 
 from __future__ import annotations
@@ -91,4 +92,51 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                         id="openhumans.W003",
                     )
                 )
+    return messages
+
+
+def check_sqlite(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Report SQLite databases (of settings.DATABASES) unsafe under concurrency (W005)."""
+    return sqlite_warnings(settings.DATABASES)
+
+
+def sqlite_warnings(databases: dict[str, dict[str, Any]]) -> list[CheckMessage]:
+    """Say what to set where a SQLite database cannot be made safe under concurrency.
+
+    The app takes SQLite's write lock before it reads on every path that writes (see
+    ``openhumans.db``), holds it across no network call, and sets a busy timeout when the
+    project sets none; it cannot help
+    when the project chose a shorter timeout, or runs each request in a transaction that
+    has already read (ATOMIC_REQUESTS without IMMEDIATE transactions).
+    """
+    from .db import busy_timeout
+
+    messages: list[CheckMessage] = []
+    wanted = busy_timeout()
+    fix = f'OPTIONS = {{"transaction_mode": "IMMEDIATE", "timeout": {wanted:g}}}'
+    for alias, db in databases.items():
+        if not str(db.get("ENGINE", "")).endswith("sqlite3"):
+            continue
+        options = db.get("OPTIONS") or {}
+        timeout = options.get("timeout")
+        immediate = str(options.get("transaction_mode", "")).upper() in ("IMMEDIATE", "EXCLUSIVE")
+        problems = []
+        if isinstance(timeout, int | float) and timeout < wanted:
+            problems.append(
+                f"its OPTIONS timeout ({timeout:g} s) is shorter than the {wanted:g} s a "
+                "request may wait for the write lock under load"
+            )
+        if db.get("ATOMIC_REQUESTS") and not immediate:
+            problems.append(
+                "ATOMIC_REQUESTS starts every request as a reader, which fails at once with "
+                '"database is locked" when it then writes beside another writer'
+            )
+        if problems:
+            messages.append(
+                Warning(
+                    f"SQLite database {alias!r}: " + "; ".join(problems) + ".",
+                    hint=f"Set {fix} in DATABASES[{alias!r}] (Django 5.1+).",
+                    id="openhumans.W005",
+                )
+            )
     return messages

@@ -79,8 +79,12 @@ SETTINGS: dict[str, Setting] = {
     "OPENHUMANS_WEBHOOK_SECRET": Setting(None),
     # Ours: PKCE S256 on the login (spec §1.1 supports it; turn off only for odd servers).
     "OPENHUMANS_USE_PKCE": Setting(True),
-    # Seconds before a request to Open Humans gives up.
-    "OPENHUMANS_TIMEOUT": Setting(30.0, False, _seconds, "openhumans.E003"),
+    # Seconds one call to Open Humans may take in all (not per read), GET retries included;
+    # well below gunicorn's default 30 s worker timeout.
+    "OPENHUMANS_TIMEOUT": Setting(10.0, False, _seconds, "openhumans.E003"),
+    # The same for the token endpoint (code exchange, refresh): longer, because a refresh
+    # given up early may have rotated the pair on the server with the answer lost (spec §1.4).
+    "OPENHUMANS_TOKEN_TIMEOUT": Setting(20.0, False, _seconds, "openhumans.E003"),
     # Seconds a login attempt (its state) stays valid; codes live 30 min (spec §1.1).
     "OPENHUMANS_STATE_MAX_AGE": Setting(3600, False, _seconds, "openhumans.E003"),
     # Largest file the upload view accepts, in bytes (413 above it, nothing sent to Open
@@ -90,8 +94,9 @@ SETTINGS: dict[str, Setting] = {
     ),
     # Largest file read_bytes/read_text/read_json read into memory unless given max_bytes.
     "OPENHUMANS_MAX_READ_SIZE": Setting(64 * 1024 * 1024, False, _bytes_or_none, "openhumans.E003"),
-    # The project's master access token (spec §2.3), for openhumans.Project and the
-    # project-wide commands; it lasts 24 hours and is renewed on the project page.
+    # The project's master access token (spec §2.3), optional: for openhumans.Project and the
+    # project-wide commands, and to tell a member whose token pair was lost from one who left
+    # (and keep acting for them). It lasts 24 hours and is renewed on the project page.
     "OPENHUMANS_MASTER_TOKEN": Setting(None, False, _token_or_none, "openhumans.E004"),
 }
 

@@ -6,6 +6,7 @@
     ├── InvalidArgumentError             bad input refused before any request (also ValueError)
     ├── OpenHumansConnectionError        transport failure or timeout talking to Open Humans
     ├── MemberDeauthorizedError          the member left, or their token refresh was refused
+    │   └── ReauthorizationRequiredError the member's token pair was lost, not withdrawn
     ├── MemberLinkError                  the Open Humans account or the Django user is taken
     ├── UnknownFileError                 no such file in the member's listing (also LookupError)
     ├── FileTooLargeError                a download is bigger than its ``max_bytes`` cap
@@ -53,6 +54,7 @@ __all__ = [
     "OpenHumansConfigurationError",
     "OpenHumansConnectionError",
     "OpenHumansError",
+    "ReauthorizationRequiredError",
     "ServerError",
     "StorageError",
     "UnknownFileError",
@@ -97,6 +99,15 @@ class OpenHumansConnectionError(OpenHumansError):
 
 class MemberDeauthorizedError(OpenHumansError):
     """The member is no longer authorized: they left, or their token could not be refreshed."""
+
+
+class ReauthorizationRequiredError(MemberDeauthorizedError):
+    """Open Humans refused the member's refresh token, but the member did not leave.
+
+    A refresh whose answer was lost rotates the pair on the server (spec §1.4) and leaves us
+    a dead one. The member stays in the project; they must log in again (or the app acts
+    for them with ``OPENHUMANS_MASTER_TOKEN``).
+    """
 
 
 class MemberLinkError(OpenHumansError):

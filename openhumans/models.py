@@ -7,30 +7,46 @@ and ``OPENHUMANS_TIMEOUT`` read at call time (a changed setting gets its own poo
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import IO, Any, TypeVar
+from datetime import datetime, timedelta
+from typing import IO, Any, TypeVar, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, OperationalError, models, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from . import client as oh_client
 from . import files
 from .client import check_file_selector, check_message_args
 from .conf import get_setting, redirect_uri
+from .db import lock_for_write
 from .exceptions import (
     InvalidArgumentError,
     InvalidGrantError,
     InvalidTokenError,
     MemberDeauthorizedError,
     MemberLinkError,
+    OpenHumansConnectionError,
+    ReauthorizationRequiredError,
 )
-from .tokens import REFRESH_MARGIN, client_for, refresh_pair, stored_time, token_fields
+from .tokens import (
+    REFRESH_MARGIN,
+    client_for,
+    master_token,
+    refresh_pair,
+    still_in_project,
+    stored_time,
+    token_fields,
+)
 
 __all__ = [
     "DirectUpload",
@@ -43,6 +59,37 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: An operation run for a member with a client holding their token (or acting for them).
+Operation = Callable[[oh_client.OpenHumansClient], T]
+
+
+class _ActingFor:
+    """The master-token client acting for one member (spec §A.1: the master token works on
+    every project endpoint with ``project_member_id``): each call gets the member's id."""
+
+    def __init__(self, api: oh_client.OpenHumansClient, oh_id: str) -> None:
+        self._api, self._oh_id = api, oh_id
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._api, name)
+        if not callable(attr):
+            return attr
+        parameters = inspect.signature(attr).parameters
+        if "project_member_id" in parameters:
+            return functools.partial(attr, project_member_id=self._oh_id)
+        if "project_member_ids" in parameters:
+            return functools.partial(attr, project_member_ids=[self._oh_id])
+        return attr
+
+
+#: Returned by _take_lease while another caller's refresh of the member is under way.
+_BUSY = object()
+
+
+def _lease_seconds() -> float:
+    """How long a refresh may hold a member's lease: its deadline, and a margin."""
+    return float(get_setting("OPENHUMANS_TOKEN_TIMEOUT")) + 5.0
 
 
 def make_unique_username(base: str) -> str:
@@ -86,6 +133,15 @@ class OpenHumansMember(models.Model):
     token_expires = models.DateTimeField()
     public = models.BooleanField(default=False)
     oh_deauth = models.BooleanField(default=False)
+    # Open Humans refused the refresh token although the member did not leave (a refresh
+    # whose answer was lost rotated the pair, spec §1.4): they must log in again.
+    needs_reauthorization = models.BooleanField(default=False)
+    # When the member last authorized this project (logged in): deauth notices older than
+    # this are replays from before they re-joined, and are ignored.
+    authorized_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Until when one caller is refreshing the pair (no lock is held across the network call:
+    # on SQLite that would stop every write of the site for as long).
+    refresh_lease = models.DateTimeField(null=True, blank=True, editable=False)
     # The Open Humans username, when the project requests usernames (spec §2.2); "" if not.
     oh_username = models.CharField("Open Humans username", max_length=150, blank=True, default="")
     created = models.DateTimeField(default=timezone.now, editable=False)
@@ -111,6 +167,7 @@ class OpenHumansMember(models.Model):
     # -- creating and linking -------------------------------------------------------------
 
     @classmethod
+    @sensitive_variables()  # tokens in every frame below: never in error reports
     def create(
         cls, oh_id: str, data: Any, user: Any = None, *, oh_username: str | None = None
     ) -> OpenHumansMember:
@@ -139,12 +196,14 @@ class OpenHumansMember(models.Model):
                 access_token=access,
                 refresh_token=refresh,
                 token_expires=expires,
+                authorized_at=timezone.now(),
                 oh_username=(oh_username or "")[:150],
             )
             member.save(force_insert=True)
         return member
 
     @classmethod
+    @sensitive_variables()
     def get_create_member(cls, data: Any, user: Any = None) -> OpenHumansMember:
         """Use the token exchange's ``data`` to create or update the member, and return it.
 
@@ -157,6 +216,7 @@ class OpenHumansMember(models.Model):
         return cls._store_tokens(who.project_member_id, data, user, oh_username=who.username)
 
     @classmethod
+    @sensitive_variables()
     def _store_tokens(
         cls, oh_id: str, data: Any, user: Any, *, oh_username: str | None = None
     ) -> OpenHumansMember:
@@ -164,6 +224,7 @@ class OpenHumansMember(models.Model):
         for _attempt in range(3):
             try:
                 with transaction.atomic():
+                    lock_for_write(cls)  # SQLite: the write lock before the read
                     member = cls.objects.select_for_update().filter(oh_id=oh_id).first()
                     if member is None:
                         if user is not None and cls.objects.filter(user=user).exists():
@@ -178,7 +239,9 @@ class OpenHumansMember(models.Model):
                         )
                     member.access_token, member.refresh_token = access, refresh
                     member.token_expires = expires
-                    member.oh_deauth = False
+                    member.oh_deauth = member.needs_reauthorization = False
+                    member.authorized_at = timezone.now()
+                    member.refresh_lease = None
                     member.oh_username = (oh_username or "")[:150]
                     member.save()
                     logger.info("Open Humans member %s re-authorized", oh_id)
@@ -190,6 +253,7 @@ class OpenHumansMember(models.Model):
         raise MemberLinkError(f"Could not store Open Humans member {oh_id}.")
 
     @classmethod
+    @sensitive_variables()
     def oh_code_to_member(
         cls, code: str, *, code_verifier: str | None = None, user: Any = None
     ) -> OpenHumansMember:
@@ -208,7 +272,7 @@ class OpenHumansMember(models.Model):
             redirect_uri=redirect_uri(),
             code_verifier=code_verifier,
             base_url=get_setting("OPENHUMANS_OH_BASE_URL"),
-            timeout=get_setting("OPENHUMANS_TIMEOUT"),
+            timeout=get_setting("OPENHUMANS_TOKEN_TIMEOUT"),
             shared=True,
         )
         return cls.get_create_member(tokens, user=user)
@@ -232,47 +296,121 @@ class OpenHumansMember(models.Model):
     def _load_tokens(self, other: OpenHumansMember) -> None:
         self.access_token, self.refresh_token = other.access_token, other.refresh_token
         self.token_expires, self.oh_deauth = other.token_expires, other.oh_deauth
+        self.needs_reauthorization = other.needs_reauthorization
+
+    def _unusable(self) -> MemberDeauthorizedError | None:
+        """The error for a member whose own tokens cannot be used, None if they can."""
+        if self.oh_deauth:
+            return MemberDeauthorizedError(f"Open Humans member {self.oh_id} is deauthorized.")
+        if self.needs_reauthorization:
+            return ReauthorizationRequiredError(
+                f"Open Humans member {self.oh_id} must log in again (their tokens were lost)."
+            )
+        return None
 
     def _reload(self, *, lock: bool = False) -> OpenHumansMember:
-        """Load this member's row (locked for update); raise MemberDeauthorizedError if gone."""
+        """Load this member's row (locked for update); raise MemberDeauthorizedError (or
+        ReauthorizationRequiredError) if it is gone or its tokens cannot be used."""
         rows = type(self).objects.select_for_update() if lock else type(self).objects
         row = rows.filter(pk=self.pk).first()
         if row is None:
             raise MemberDeauthorizedError(f"Open Humans member {self.oh_id} no longer exists.")
-        if row.oh_deauth:
-            raise MemberDeauthorizedError(f"Open Humans member {self.oh_id} is deauthorized.")
         self._load_tokens(row)
+        if (unusable := self._unusable()) is not None:
+            raise unusable
         return row
 
     def _refresh_due(self, *, force: bool, seen: str, stale_token: str | None) -> bool:
-        """Whether this (locked) row still needs the refresh a caller asked for.
+        """Whether this (fresh) row still needs the refresh a caller asked for.
 
-        Forced: unless another caller rotated the pair while we waited for the lock.
+        Forced: unless another caller rotated the pair while we waited for it.
         Otherwise: when the token is near expiry, or is the one the caller saw refused.
         """
         if force:
             return self.access_token == seen
         return self._needs_refresh() or self.access_token == stale_token
 
-    def _rotate(self, client_id: str | None, client_secret: str | None) -> None:
-        """Trade this (locked) row's refresh token for a new pair and save it."""
-        tokens = refresh_pair(self.refresh_token, client_id, client_secret)
+    def _take_lease(self, *, force: bool, seen: str, stale_token: str | None) -> Any:
+        """In a short transaction: the lease's end if this caller must refresh now, None if
+        no refresh is due any more, ``_BUSY`` while another caller holds the lease."""
+        with transaction.atomic():
+            lock_for_write(type(self))  # SQLite: the write lock before the read
+            row = self._reload(lock=True)
+            if not row._refresh_due(force=force, seen=seen, stale_token=stale_token):
+                return None
+            now = timezone.now()
+            if row.refresh_lease is not None and row.refresh_lease > now:
+                return _BUSY
+            lease = now + timedelta(seconds=_lease_seconds())
+            type(self).objects.filter(pk=self.pk).update(refresh_lease=lease)
+            return lease
+
+    @sensitive_variables()
+    def _rotate(self, lease: datetime, client_id: str | None, client_secret: str | None) -> None:
+        """Trade the refresh token for a new pair (no lock held) and store it, always."""
+        rows = type(self).objects.filter(pk=self.pk)
+        old_refresh = self.refresh_token
+        try:
+            tokens = refresh_pair(old_refresh, client_id, client_secret)
+        except InvalidGrantError:
+            # Not "the member left": a refresh whose answer we lost (a timeout, a dropped
+            # connection, a killed worker) rotated the pair too (spec §1.4).
+            rows.filter(refresh_token=old_refresh).update(
+                needs_reauthorization=True, refresh_lease=None, updated=timezone.now()
+            )
+            self.needs_reauthorization = True
+            self._classify_refused()
+            raise self._unusable() or ReauthorizationRequiredError(self.oh_id) from None
+        except BaseException:
+            rows.filter(refresh_lease=lease).update(refresh_lease=None)
+            raise
         self.access_token, self.refresh_token = tokens.access_token, tokens.refresh_token
         self.token_expires = stored_time(tokens.expires_at)
-        self.save(update_fields=["access_token", "refresh_token", "token_expires", "updated"])
+        self._store_rotated(old_refresh)
         logger.info("refreshed the tokens of Open Humans member %s", self.oh_id)
 
-    def _refused(self, refresh_token: str) -> MemberDeauthorizedError:
-        """Mark the member deauthorized (unless it logged in again meanwhile); say so."""
-        type(self).objects.filter(pk=self.pk, refresh_token=refresh_token).update(
-            oh_deauth=True, updated=timezone.now()
-        )
-        self.oh_deauth = True
-        logger.warning("Open Humans refused to refresh member %s: deauthorized", self.oh_id)
-        return MemberDeauthorizedError(
-            f"Open Humans refused to refresh the token of member {self.oh_id}; "
-            "they must log in again."
-        )
+    @sensitive_variables()
+    def _store_rotated(self, old_refresh: str) -> None:
+        """Store the pair Open Humans just issued: the old one is dead, this must not fail."""
+        fields = {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "token_expires": self.token_expires,
+        }
+        for attempt in range(5):
+            try:
+                stored = (
+                    type(self)
+                    .objects.filter(pk=self.pk)
+                    .update(**fields, refresh_lease=None, updated=timezone.now())
+                )
+                if not stored:
+                    # Deleted while we refreshed: its deauth notice holds the pair we rotated.
+                    PendingDeauthNotice.objects.filter(
+                        project_member_id=self.oh_id, refresh_token=old_refresh
+                    ).update(**fields)
+                return
+            except OperationalError:  # "database is locked" beyond the busy timeout
+                if attempt == 4:
+                    logger.error("could not store the new pair of member %s", self.oh_id)
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+
+    def _classify_refused(self) -> None:
+        """After a refused refresh: with the master token, tell "left" from "tokens lost"."""
+        still_in = still_in_project(self.oh_id)
+        if still_in is False:
+            type(self).objects.filter(pk=self.pk).update(
+                oh_deauth=True, needs_reauthorization=False, updated=timezone.now()
+            )
+            self.oh_deauth, self.needs_reauthorization = True, False
+            logger.warning("Open Humans member %s left the project: deauthorized", self.oh_id)
+        else:
+            logger.warning(
+                "Open Humans refused to refresh member %s (%s): they must log in again",
+                self.oh_id,
+                "still in the project" if still_in else "left or lost tokens: unknown",
+            )
 
     def get_access_token(
         self, client_id: str | None = None, client_secret: str | None = None
@@ -280,9 +418,11 @@ class OpenHumansMember(models.Model):
         """Return access token. Refresh first if necessary.
 
         ``client_id``/``client_secret`` default to ``OPENHUMANS_CLIENT_ID``/``_SECRET``.
-        Raises MemberDeauthorizedError if the member left or Open Humans refused the refresh
-        (the member is then marked ``oh_deauth``), other OpenHumansError subclasses if the
-        refresh failed for another reason. Never returns a token known to be stale.
+        Raises MemberDeauthorizedError if the member left (``oh_deauth``), its subclass
+        ReauthorizationRequiredError if Open Humans refused the refresh token of a member who
+        did not leave, as far as we know (``needs_reauthorization``: they must log in again),
+        other OpenHumansError subclasses if the refresh failed for another reason (a timeout
+        never marks the member). Never returns a token known to be stale.
         """
         return self._access_token(client_id, client_secret, force=False)
 
@@ -292,6 +432,7 @@ class OpenHumansMember(models.Model):
         """Refresh the token pair now, whatever its expiry; raises like get_access_token()."""
         self._access_token(client_id, client_secret, force=True)
 
+    @sensitive_variables()
     def _access_token(
         self,
         client_id: str | None,
@@ -305,26 +446,31 @@ class OpenHumansMember(models.Model):
         seen = self._reload().access_token
         if not (force or stale_token or self._needs_refresh()):
             return seen
-        try:
-            with transaction.atomic():
-                # The one network call made inside a transaction, on purpose: Open Humans
-                # rotates the refresh token and kills the old access token at once (spec
-                # §1.4), so the exchange is serialized by this row lock; a second caller
-                # waits here, then finds the fresh pair instead of refreshing again.
-                locked = self._reload(lock=True)
-                if locked._refresh_due(force=force, seen=seen, stale_token=stale_token):
-                    locked._rotate(client_id, client_secret)
-        except InvalidGrantError:
-            # Marked after the rollback, so the mark is kept.
-            raise self._refused(locked.refresh_token) from None
-        self._load_tokens(locked)
+        # Open Humans rotates the refresh token and kills the old access token at once, so
+        # one caller refreshes (holding a lease on the row) while the others wait for its
+        # pair; no lock is held across the call, which ends by OPENHUMANS_TOKEN_TIMEOUT.
+        give_up = time.monotonic() + _lease_seconds() + 1.0
+        while (lease := self._take_lease(force=force, seen=seen, stale_token=stale_token)) is _BUSY:
+            if time.monotonic() > give_up:
+                raise OpenHumansConnectionError(
+                    f"another refresh of Open Humans member {self.oh_id} did not finish"
+                )
+            time.sleep(0.1)
+        if lease is not None:
+            self._rotate(lease, client_id, client_secret)
         return self.access_token
 
-    def _call(
-        self, operation: Callable[[oh_client.OpenHumansClient], T], *, retry: bool = True
-    ) -> T:
-        """Run ``operation`` with a client holding a fresh token; retry once after a 401."""
-        token = self.get_access_token()
+    @sensitive_variables()
+    def _call(self, operation: Operation[T], *, retry: bool = True) -> T:
+        """Run ``operation`` with a client holding a fresh token; retry once after a 401.
+
+        A member needing re-authorization is served with OPENHUMANS_MASTER_TOKEN when it is
+        set (Open Humans accepts it with ``project_member_id`` on every project endpoint).
+        """
+        try:
+            token = self.get_access_token()
+        except ReauthorizationRequiredError:
+            return self._call_as_project(operation)
         try:
             return operation(client_for(token))
         except InvalidTokenError:
@@ -332,8 +478,20 @@ class OpenHumansMember(models.Model):
                 raise
             # The token died early (refreshed elsewhere, or the member left): refresh once.
             # A 401 means nothing happened on the server, so repeating is safe.
-            token = self._access_token(None, None, force=False, stale_token=token)
+            try:
+                token = self._access_token(None, None, force=False, stale_token=token)
+            except ReauthorizationRequiredError:
+                return self._call_as_project(operation)
             return operation(client_for(token))
+
+    @sensitive_variables()
+    def _call_as_project(self, operation: Operation[T]) -> T:
+        master = master_token()
+        if master is None or self.oh_deauth:
+            raise self._unusable() or ReauthorizationRequiredError(self.oh_id)
+        return operation(
+            cast(oh_client.OpenHumansClient, _ActingFor(client_for(master), self.oh_id))
+        )
 
     # -- the documented API calls ---------------------------------------------------------
 
@@ -583,8 +741,10 @@ class OpenHumansMember(models.Model):
         (spec §2.5).
         """
         self._call(lambda api: api.remove_members())
-        type(self).objects.filter(pk=self.pk).update(oh_deauth=True, updated=timezone.now())
-        self.oh_deauth = True
+        type(self).objects.filter(pk=self.pk).update(
+            oh_deauth=True, needs_reauthorization=False, updated=timezone.now()
+        )
+        self.oh_deauth, self.needs_reauthorization = True, False
         logger.info("deauthorized Open Humans member %s", self.oh_id)
 
 

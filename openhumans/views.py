@@ -15,15 +15,18 @@ from django.contrib import messages
 from django.contrib.auth import authenticate
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views import View
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from . import oauth
@@ -42,6 +45,7 @@ from .exceptions import (
 from .forms import DeleteFileForm, UploadForm
 from .models import OpenHumansMember
 from .signals import member_authorized
+from .uploadhandlers import FORM_OVERHEAD, SizeLimitUploadHandler, declared_length
 from .webhooks import deauth
 
 __all__ = [
@@ -149,6 +153,7 @@ def _log_in(request: HttpRequest, member: OpenHumansMember) -> bool:
 # -- login ---------------------------------------------------------------------------------
 
 
+@login_not_required
 @require_GET
 def login(request: HttpRequest) -> HttpResponse:
     """Start logging in through Open Humans; ``?next=`` says where to come back to."""
@@ -156,6 +161,38 @@ def login(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(oauth.start_login(request, next_url))
 
 
+#: Query parameter marking the second, same-site arrival at ``complete`` (SameSite=Strict).
+SAME_SITE_MARK = "openhumans_same_site"
+
+
+def _strict_cookie_withheld(request: HttpRequest) -> bool:
+    """Whether the browser withheld a SameSite=Strict session cookie on a cross-site arrival.
+
+    The return from Open Humans is a cross-site navigation: a Strict cookie is not sent with
+    it, so the login's state seems missing although this browser started it.
+    """
+    return (
+        str(settings.SESSION_COOKIE_SAMESITE).lower() == "strict"
+        and settings.SESSION_COOKIE_NAME not in request.COOKIES
+        and SAME_SITE_MARK not in request.GET
+    )
+
+
+def _same_site_bounce(request: HttpRequest) -> HttpResponse:
+    """Load ``complete`` again from our own page: a same-site navigation sends the cookie.
+
+    As django-allauth does for SameSite=Strict sessions. Nothing is stored and no cookie set.
+    """
+    query = request.GET.copy()
+    query[SAME_SITE_MARK] = "1"
+    target = f"{request.path}?{query.urlencode()}"
+    response = render(request, "openhumans/same_site_bounce.html", {"target": target})
+    response["Referrer-Policy"] = "no-referrer"  # the URL carries the code
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_not_required
 @require_GET
 def complete(request: HttpRequest) -> HttpResponse:
     """Receive user from Open Humans. Store data, start data upload task.
@@ -164,6 +201,8 @@ def complete(request: HttpRequest) -> HttpResponse:
     login. Links the member to the logged-in user if there is one, else logs its user in.
     """
     stashed = oauth.pop_state(request, request.GET.get("state"))
+    if stashed is None and _strict_cookie_withheld(request):
+        return _same_site_bounce(request)
     if stashed is None:
         logger.warning("login completion refused: missing, used or unknown state")
         return _login_again_page(
@@ -278,6 +317,9 @@ class MemberRequiredMixin:
         context = {
             "member": member,
             "deauthorized": member is not None,
+            "needs_reauthorization": member is not None
+            and member.needs_reauthorization
+            and not member.oh_deauth,
             "login_url": reverse("openhumans:login")
             + "?next="
             + quote(request.get_full_path(), safe="/"),
@@ -292,12 +334,17 @@ class MemberRequiredMixin:
         member = _member_of(request.user)
         if member is None or member.oh_deauth:
             return self.not_connected(request, member)
+        if member.needs_reauthorization and not get_setting("OPENHUMANS_MASTER_TOKEN"):
+            return self.not_connected(request, member)
         self.member = member
         try:
             return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
         except (MemberDeauthorizedError, InvalidTokenError):
-            # Left, revoked or refused (even after a refresh): offer to reconnect.
-            member.oh_deauth = True
+            # Left, revoked or refused (even after a refresh): offer to reconnect. The row
+            # says which: they left (oh_deauth), or must log in again (needs_reauthorization).
+            member.refresh_from_db(fields=["oh_deauth", "needs_reauthorization"])
+            if not member.needs_reauthorization:
+                member.oh_deauth = True
             return self.not_connected(request, member)
         except InvalidArgumentError as err:
             return _error_page(request, 400, _("Bad request"), str(err))
@@ -379,10 +426,36 @@ class DeleteAllFiles(MemberRequiredMixin, View):
         return HttpResponseRedirect(self.next_url(request))
 
 
+# csrf_exempt here, csrf_protect inside: the CSRF check reads the body, and the size limit's
+# upload handler must be in place before anything does (Django's documented pattern).
+@method_decorator(csrf_exempt, name="dispatch")
 class UploadFile(MemberRequiredMixin, View):
-    """A form to upload a file with a description and tags; streams it to Open Humans."""
+    """A form to upload a file with a description and tags; streams it to Open Humans.
+
+    A body over OPENHUMANS_MAX_UPLOAD_SIZE is refused (413) before it is read: by its
+    ``Content-Length``, else as soon as the file part passes the limit.
+    """
 
     template_name = "openhumans/upload.html"
+    _size_limit: SizeLimitUploadHandler | None = None
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        limit = get_setting("OPENHUMANS_MAX_UPLOAD_SIZE")
+        if request.method == "POST" and limit is not None:
+            length = declared_length(request)
+            if length is not None and length > limit + FORM_OVERHEAD:
+                logger.info("upload refused unread: Content-Length %d over the limit", length)
+                return self._too_large(request, limit)
+            self._size_limit = SizeLimitUploadHandler(request, limit)
+            request.upload_handlers.insert(0, self._size_limit)
+        return csrf_protect(super().dispatch)(request, *args, **kwargs)
+
+    def _too_large(self, request: HttpRequest, limit: int) -> HttpResponse:
+        form = UploadForm(data={})
+        form.is_valid()  # a bound form, to carry the refusal instead of "required" errors
+        form.errors.clear()
+        form.add_error(None, f"This file is too large: the limit is {limit} bytes.")
+        return render(request, self.template_name, {"form": form}, status=413)
 
     def get(self, request: HttpRequest) -> HttpResponse:
         """Show the upload form."""
@@ -391,6 +464,8 @@ class UploadFile(MemberRequiredMixin, View):
     def post(self, request: HttpRequest) -> HttpResponse:
         """Upload the submitted file, from Django's upload handler's file (not re-read)."""
         form = UploadForm(request.POST, request.FILES)
+        if self._size_limit is not None and self._size_limit.exceeded:
+            return self._too_large(request, self._size_limit.limit)
         if not form.is_valid():
             too_large = form.has_error("data_file", code="too_large")
             return render(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -96,3 +97,10 @@ LOGGING = {
     "handlers": {"null": {"class": "logging.NullHandler"}},
     "root": {"handlers": ["null"], "level": "DEBUG"},
 }
+
+# The reliability tests run this project under gunicorn against the test database and a
+# sandbox: they pass the database name and any settings to override as JSON.
+if os.environ.get("OPENHUMANS_TESTS_OVERRIDES"):
+    _overrides = json.loads(os.environ["OPENHUMANS_TESTS_OVERRIDES"])
+    DATABASES["default"]["NAME"] = _overrides.pop("DATABASE_NAME")
+    globals().update(_overrides)

@@ -125,7 +125,7 @@ def test_pending_notices_are_listed_without_tokens(admin_client, member_factory,
 def test_retry_action_and_max_attempts(admin_client, member_factory, sandbox):
     import io
 
-    from django.core.management import call_command
+    from django.core.management import CommandError, call_command
 
     member = member_factory()
     sandbox.set_fault(
@@ -135,8 +135,10 @@ def test_retry_action_and_max_attempts(admin_client, member_factory, sandbox):
     notice = PendingDeauthNotice.objects.get()
     PendingDeauthNotice.objects.update(attempts=5)
     out = io.StringIO()
-    call_command("openhumans_retry_deauth", "--max-attempts", "5", stdout=out)
-    assert "0 sent, 0 still pending" in out.getvalue()
+    # Issue 10: non-zero while a notice stays pending, even one skipped by --max-attempts.
+    with pytest.raises(CommandError, match="1 deauthorization notice"):
+        call_command("openhumans_retry_deauth", "--max-attempts", "5", stdout=out)
+    assert "0 sent, 0 failed, 1 still pending" in out.getvalue()
     sandbox.clear_faults()
     admin_client.post(
         "/admin/openhumans/pendingdeauthnotice/",
@@ -238,3 +240,63 @@ def test_message_selected_members_asks_then_sends(admin_client, member_factory, 
     inbox = sandbox.inbox()
     assert sorted(m["project_member_id"] for m in inbox) == sorted([alice.oh_id, bob.oh_id])
     assert {m["subject"] for m in inbox} == {"[Open Humans Project Message] New results"}
+
+
+# -- issue 10: no token leaks through changelist lookups -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "refresh_token__regex=^a",
+        "access_token__startswith=a",
+        "refresh_token=x",
+        "refresh_token__exact=x",
+        "access_token__isnull=False",
+        "user__openhumansmember__refresh_token__regex=^a",
+    ],
+)
+def test_token_lookups_are_refused(client, django_user_model, member_factory, query):
+    # Bug: staff with only the view permission rebuilt a refresh token character by
+    # character with ?refresh_token__regex=^... (211 requests per token).
+    from django.contrib.auth.models import Permission
+
+    member_factory()
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_openhumansmember"))
+    viewer.user_permissions.add(Permission.objects.get(codename="view_pendingdeauthnotice"))
+    client.force_login(viewer)
+    assert client.get(CHANGELIST).status_code == 200
+    assert client.get(f"{CHANGELIST}?{query}").status_code == 400
+    notices = "/admin/openhumans/pendingdeauthnotice/"
+    assert client.get(f"{notices}?{query}").status_code == 400
+
+
+def test_token_lookups_are_refused_for_superusers_too(admin_client, member_factory):
+    member = member_factory()
+    prefix = member.refresh_token[:3]
+    response = admin_client.get(f"{CHANGELIST}?refresh_token__startswith={prefix}")
+    assert response.status_code == 400
+    assert member.oh_id.encode() not in response.content
+
+
+def test_bulk_refresh_stops_within_the_request_time(
+    admin_client, member_factory, sandbox, settings, monkeypatch
+):
+    # Issue 10: a worker killed mid-refresh (the bulk "Refresh tokens" past gunicorn's 30 s)
+    # loses the member's new pair. The action starts a refresh only while a whole one fits.
+    from openhumans.admin import OpenHumansMemberAdmin
+
+    members = [member_factory(f"bulk{i}") for i in range(5)]
+    settings.OPENHUMANS_TIMEOUT = 1
+    settings.OPENHUMANS_TOKEN_TIMEOUT = 1
+    monkeypatch.setattr(OpenHumansMemberAdmin, "action_time_budget", 2.2)
+    sandbox.set_fault(endpoint="/oauth2/token/", latency_ms=500)
+    response = admin_client.post(
+        CHANGELIST,
+        {"action": "refresh_tokens", "_selected_action": [m.pk for m in members]},
+        follow=True,
+    )
+    refreshed = token_requests(sandbox)
+    assert 1 <= refreshed < 5
+    assert f"{5 - refreshed} member(s) not done yet" in response.content.decode()

@@ -135,7 +135,9 @@ async def test_member_a_methods_after_the_member_left(sandbox, amember):
     sandbox.leave(amember.oh_id)
     with pytest.raises(MemberDeauthorizedError):
         await amember.alist_files()
-    assert (await sync_to_async(OpenHumansMember.objects.get)(pk=amember.pk)).oh_deauth
+    stored = await sync_to_async(OpenHumansMember.objects.get)(pk=amember.pk)
+    # Issue 10: without the master token a refused refresh is "log in again", not "left".
+    assert stored.needs_reauthorization and not stored.oh_deauth
 
 
 async def test_member_areplace_file_whose_upload_fails_deletes_nothing(sandbox, amember):

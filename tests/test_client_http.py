@@ -50,7 +50,7 @@ def test_project_sends_bearer_user_agent_and_trailing_slash():
     assert request.url == httpx.URL(f"{BASE}{API}")
     assert request.headers["Authorization"] == f"Bearer {USER_TOKEN}"
     assert request.headers["User-Agent"] == f"django-open-humans/{openhumans.__version__}"
-    assert request.extensions["timeout"]["read"] == 30.0  # a default timeout is always set
+    assert request.extensions["timeout"]["read"] == 10.0  # a default timeout is always set
 
 
 def test_base_url_path_prefix_is_kept_for_every_call():

@@ -92,7 +92,10 @@ def test_member_required_sends_a_revoked_token_to_reconnect(sandbox, member_clie
     assert urlsplit(response["Location"]).path == "/openhumans/reconnect/"
 
 
-def test_the_mixin_offers_to_reconnect_after_a_revoked_token(sandbox, member_client):
+def test_the_mixin_offers_to_reconnect_after_a_revoked_token(sandbox, member_client, settings):
+    # The master token tells "left" (this page) from "tokens lost" (issue 10: "Please
+    # reconnect"; tests/test_views.py covers that one).
+    settings.OPENHUMANS_MASTER_TOKEN = sandbox.master_token
     sandbox.leave(member_client.member.oh_id)
     response = member_client.get("/openhumans/list/")
     assert response.status_code == 403

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -326,13 +326,32 @@ def test_a_stale_instance_never_returns_a_rotated_token(member_factory, sandbox)
     assert token_requests(sandbox) == 1
 
 
-def test_refused_refresh_marks_the_member_deauthorized(member_factory, sandbox):
+def test_refused_refresh_needs_reauthorization_without_a_master_token(member_factory, sandbox):
+    # Issue 10: a refused refresh token may be one rotated by a refresh whose answer was
+    # lost; without the master token we cannot tell, so the member is not marked as left.
     member = member_factory()
     sandbox.leave(member.oh_id)
     expire(member, sandbox)
     with pytest.raises(MemberDeauthorizedError):
         member.get_access_token()
-    assert OpenHumansMember.objects.get().oh_deauth
+    stored = OpenHumansMember.objects.get()
+    assert stored.needs_reauthorization and not stored.oh_deauth
+    with pytest.raises(MemberDeauthorizedError):
+        member.get_access_token()
+    assert token_requests(sandbox) == 1
+
+
+def test_refused_refresh_of_a_member_who_left_marks_them_deauthorized(
+    member_factory, sandbox, settings
+):
+    settings.OPENHUMANS_MASTER_TOKEN = sandbox.master_token
+    member = member_factory()
+    sandbox.leave(member.oh_id)
+    expire(member, sandbox)
+    with pytest.raises(MemberDeauthorizedError):
+        member.get_access_token()
+    stored = OpenHumansMember.objects.get()
+    assert stored.oh_deauth and not stored.needs_reauthorization
     with pytest.raises(MemberDeauthorizedError):
         member.get_access_token()
     assert token_requests(sandbox) == 1
@@ -425,13 +444,15 @@ def test_outage_keeps_the_notice_and_the_command_retries_it(
     assert member.access_token not in repr(notice) and member.refresh_token not in str(notice)
 
     out = io.StringIO()
-    call_command("openhumans_retry_deauth", stdout=out, stderr=io.StringIO())
-    assert "0 sent, 1 still pending" in out.getvalue()
+    # Issue 10: the command exits non-zero while a notice stays pending.
+    with pytest.raises(CommandError, match="1 deauthorization notice"):
+        call_command("openhumans_retry_deauth", stdout=out, stderr=io.StringIO())
+    assert "0 sent, 1 failed, 1 still pending" in out.getvalue()
     assert PendingDeauthNotice.objects.get().attempts == 2
 
     sandbox.clear_faults()
     call_command("openhumans_retry_deauth", stdout=out)
-    assert "1 sent, 0 still pending" in out.getvalue()
+    assert "1 sent, 0 failed, 0 still pending" in out.getvalue()
     assert not PendingDeauthNotice.objects.exists()
 
 
@@ -453,9 +474,10 @@ def test_a_queued_notice_with_an_expired_token_refreshes_first(
 
 def test_two_senders_of_one_notice_never_lose_it(member_factory, sandbox):
     # A cron run and the after-commit send may hold the same notice. The first refreshes
-    # (rotating the refresh token, spec §1.4) and fails; the second's refresh is then refused.
-    # That refusal says nothing about the member: the notice must stay, with the new pair.
+    # (rotating the refresh token, spec §1.4) and fails. The second, holding the old pair in
+    # memory, reads the row under lock (issue 10): it sends with the new pair, never drops.
     member = member_factory()
+    pmid = member.oh_id
     expire(member, sandbox)
     member.refresh_from_db()
     member.delete()  # inside the test transaction: queued, not sent
@@ -465,13 +487,14 @@ def test_two_senders_of_one_notice_never_lose_it(member_factory, sandbox):
         endpoint="/api/direct-sharing/project/remove-members/", error_rate=1.0, status=503
     )
     assert not first.send()
-    sandbox.clear_faults()
-    assert not second.send()
     kept = PendingDeauthNotice.objects.get()
     assert kept.refresh_token == first.refresh_token != member.refresh_token
-    assert kept.send()
+    sandbox.clear_faults()
+    assert second.send()
     assert not PendingDeauthNotice.objects.exists()
     assert api_requests(sandbox, "remove-members/") == 2  # the failed one, then the real one
+    assert token_requests(sandbox) == 1  # the second did not refresh the dead pair again
+    assert sandbox.member(pmid)["active"] is False
 
 
 def test_a_notice_deleted_meanwhile_is_not_an_error(member_factory, sandbox):

@@ -357,11 +357,24 @@ def test_deauthorized_member_is_offered_to_reconnect(member_client, sandbox):
     assert b"no longer connected" in response.content
 
 
-def test_member_who_left_is_told_so_not_a_500(member_client, sandbox):
+def test_member_who_left_is_told_so_not_a_500(member_client, sandbox, settings):
+    settings.OPENHUMANS_MASTER_TOKEN = sandbox.master_token  # tells "left" from "lost"
     sandbox.leave(member_client.member.oh_id)
     response = member_client.get("/openhumans/list/")
     assert response.status_code == 403
+    assert b"no longer connected" in response.content
     assert OpenHumansMember.objects.get().oh_deauth
+
+
+def test_member_whose_tokens_died_is_asked_to_reconnect(member_client, sandbox):
+    # Issue 10: without the master token a refused token is "log in again", not "left".
+    sandbox.leave(member_client.member.oh_id)
+    response = member_client.get("/openhumans/list/")
+    assert response.status_code == 403
+    assert b"Please reconnect Open Humans" in response.content
+    stored = OpenHumansMember.objects.get()
+    assert stored.needs_reauthorization and not stored.oh_deauth
+    assert member_client.get("/openhumans/list/").status_code == 403
 
 
 def test_open_humans_outage_is_a_friendly_page(member_client, sandbox):
@@ -559,8 +572,8 @@ def test_no_token_reaches_the_logs(client, sandbox, pmid, caplog):
     sandbox.clear_faults()
     sandbox.leave(pmid)
     OpenHumansMember.objects.update(token_expires=timezone.now() - timedelta(seconds=1))
-    client.get("/openhumans/list/")  # refresh refused: deauthorized
-    assert OpenHumansMember.objects.get().oh_deauth
+    client.get("/openhumans/list/")  # refresh refused: must log in again
+    assert OpenHumansMember.objects.get().needs_reauthorization
     assert token_requests(sandbox) == 4
     assert "HTTP Request: POST" in caplog.text  # httpx's own lines were captured
     assert "Open Humans request failed" in caplog.text

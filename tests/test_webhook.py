@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -19,13 +20,15 @@ SECRET = "abcdefghijklmnop"
 URL = "/openhumans/deauth"
 
 
-def body_for(pmid, erasure):
-    # spec §3.2: json.dumps with default separators, keys in this order.
+def body_for(pmid, erasure, when=None):
+    # spec §3.2: json.dumps with default separators, keys in this order. Stamped now: a
+    # notice older than the member's last login is a replay (issue 10).
+    when = when or datetime.now(UTC)
     return json.dumps(
         {
             "project_member_id": pmid,
             "erasure_requested": erasure,
-            "timestamp": "2020-06-30T20:00:00.000000+00:00",
+            "timestamp": when.isoformat(timespec="microseconds"),
         }
     ).encode()
 
@@ -174,17 +177,97 @@ def test_signature_of_another_secret_is_403(client, member, signed):
     assert post(client, body, sign(body, "another-secret-xyz")).status_code == 403
 
 
-def test_unsigned_delivery_accepted_without_secret(client, member, settings):
+def test_unsigned_delivery_accepted_without_secret(client, member, settings, sandbox):
     settings.OPENHUMANS_WEBHOOK_SECRET = None
+    sandbox.leave(member.oh_id)  # confirmed: their token no longer works
     assert post(client, body_for(member.oh_id, False)).status_code == 200
     assert OpenHumansMember.objects.get().oh_deauth
 
 
-def test_legacy_double_encoded_body_accepted_without_secret(client, member, settings):
+def test_legacy_double_encoded_body_accepted_without_secret(client, member, settings, sandbox):
     settings.OPENHUMANS_WEBHOOK_SECRET = None
+    sandbox.leave(member.oh_id, erasure_requested=True)
     legacy = json.dumps(body_for(member.oh_id, True).decode()).encode()
     assert post(client, legacy).status_code == 200
     assert not OpenHumansMember.objects.exists()
+
+
+# -- issue 10: forged and replayed notices ----------------------------------------------------
+
+
+@pytest.mark.parametrize("erasure", [False, True])
+def test_unsigned_notice_for_a_member_who_did_not_leave_changes_nothing(
+    client, member, settings, sandbox, received, erasure
+):
+    # Bug: without a secret (the documented default) anyone could deauthorize or delete
+    # any member. Their token still working means they did not leave.
+    settings.OPENHUMANS_WEBHOOK_SECRET = None
+    assert post(client, body_for(member.oh_id, erasure)).status_code == 200
+    assert OpenHumansMember.objects.get().oh_deauth is False
+    assert received == []
+
+
+def test_unsigned_notice_is_confirmed_with_the_master_token(client, member, settings, sandbox):
+    settings.OPENHUMANS_WEBHOOK_SECRET = None
+    settings.OPENHUMANS_MASTER_TOKEN = sandbox.master_token
+    assert post(client, body_for(member.oh_id, True)).status_code == 200
+    assert OpenHumansMember.objects.exists()
+    sandbox.leave(member.oh_id, erasure_requested=True)
+    assert post(client, body_for(member.oh_id, True)).status_code == 200
+    assert not OpenHumansMember.objects.exists()
+
+
+def test_unsigned_notice_that_cannot_be_confirmed_is_a_503(client, member, settings):
+    settings.OPENHUMANS_WEBHOOK_SECRET = None
+    settings.OPENHUMANS_OH_BASE_URL = "http://127.0.0.1:9"  # Open Humans unreachable
+    assert post(client, body_for(member.oh_id, True)).status_code == 503  # it will come again
+    assert OpenHumansMember.objects.get().oh_deauth is False
+
+
+@pytest.mark.parametrize("erasure", [False, True])
+def test_a_replayed_notice_from_before_the_last_login_is_ignored(
+    client, member, signed, received, erasure
+):
+    # Bug: a captured signed notice replayed after the member re-joined removed them.
+    old = body_for(member.oh_id, erasure, when=datetime.now(UTC) - timedelta(days=2))
+    assert post(client, old, sign(old)).status_code == 200
+    assert OpenHumansMember.objects.get().oh_deauth is False
+    assert received == []
+    fresh = body_for(member.oh_id, erasure)
+    assert post(client, fresh, sign(fresh)).status_code == 200
+    assert received != []
+
+
+def test_a_signed_notice_with_a_bad_timestamp_is_400(client, member, signed):
+    body = json.dumps(
+        {"project_member_id": member.oh_id, "erasure_requested": True, "timestamp": "soon"}
+    ).encode()
+    assert post(client, body, sign(body)).status_code == 400
+    assert OpenHumansMember.objects.exists()
+
+
+def test_a_notice_without_timestamp_is_still_acted_on(client, member, signed):
+    body = json.dumps({"project_member_id": member.oh_id, "erasure_requested": False}).encode()
+    assert post(client, body, sign(body)).status_code == 200
+    assert OpenHumansMember.objects.get().oh_deauth
+
+
+def test_webhook_and_login_views_need_no_login_under_login_required_middleware(
+    client, member, signed, settings
+):
+    # Bug: under Django's LoginRequiredMiddleware the webhook answered 302 to the login page,
+    # which Open Humans' sender followed to a 200 and counted as delivered.
+    settings.MIDDLEWARE = [
+        *settings.MIDDLEWARE,
+        "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    ]
+    settings.LOGIN_URL = "/accounts/login/"
+    body = body_for(member.oh_id, False)
+    assert post(client, body, sign(body)).status_code == 200
+    assert OpenHumansMember.objects.get().oh_deauth
+    assert client.get("/openhumans/login/")["Location"].startswith(settings.OPENHUMANS_OH_BASE_URL)
+    assert client.get("/openhumans/complete", {"state": "x"}).status_code == 400  # not a 302
+    assert client.get("/openhumans/list/").status_code == 302  # the rest stays private
 
 
 def test_legacy_unsigned_body_refused_with_secret(client, member, signed):

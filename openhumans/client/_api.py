@@ -223,7 +223,7 @@ class OpenHumansClient:
         self.base_url = parse_base_url(base_url)
         self._http = new_http_client(timeout, transport)
         self._owns_http = True
-        self._requester = Requester(self._http, max_retries=max_retries)
+        self._requester = Requester(self._http, max_retries=max_retries, deadline=timeout)
 
     @classmethod
     def shared(
@@ -249,7 +249,9 @@ class OpenHumansClient:
         client.base_url = pool.base_url
         client._http = pool.http
         client._owns_http = False
-        client._requester = Requester(pool.http, max_retries=max_retries)
+        # The pool's timeout is also each call's total deadline.
+        deadline = pool.http.timeout.read
+        client._requester = Requester(pool.http, max_retries=max_retries, deadline=deadline)
         return client
 
     def __repr__(self) -> str:
@@ -514,6 +516,8 @@ class OpenHumansClient:
                 headers={"Content-Length": str(size)},
                 errors=storage_error_for,
                 report_url=put_url.copy_with(query=None),
+                # The file's bytes take as long as they take: per-operation timeouts only.
+                bounded=False,
             )
             done = self._post("files/upload/complete/", {**member, "file_id": file_id})
         finally:
@@ -689,3 +693,21 @@ class OpenHumansClient:
                     files = tuple(self.iter_files(project_member_id=member.project_member_id))
                     member = Member.from_json(item, files=files, file_count=len(files))
                 yield member
+
+    def member_ids(self) -> set[str]:
+        """Return the ``project_member_id`` of every active member (master token; spec §2.3).
+
+        Lighter than :meth:`iter_members`: no member's full file listing is fetched. A
+        member who left is not listed (spec §A.5). Raises the errors of the client.
+        """
+        params = {"access_token": self._token, "limit": PAGE_SIZE}
+        ids: set[str] = set()
+        for _body, items in self._pages(
+            "members/", params, envelope="results", token_in_query=True
+        ):
+            for item in items:
+                pmid = item.get("project_member_id") if isinstance(item, dict) else None
+                if not isinstance(pmid, str):
+                    raise OpenHumansAPIResponseError("malformed member: no project_member_id")
+                ids.add(pmid)
+        return ids

@@ -7,6 +7,7 @@ bounded retries for GETs, and token redaction in httpx's log lines.
 
 from __future__ import annotations
 
+import contextvars
 import encodings.idna  # noqa: F401 (socket encodes host names with it on the first connect)
 import json
 import logging
@@ -14,13 +15,13 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, cast
 
 # httpcore (with h11) first: httpx defers importing it to the first transport it builds, which
 # put ~46 module imports and ~20 ms of CPU on a process's first call to Open Humans.
-import httpcore  # noqa: F401
+import httpcore
 import httpcore._sync.connection_pool  # noqa: F401
 import httpcore._sync.http11  # noqa: F401
 import httpx
@@ -40,7 +41,11 @@ from openhumans.exceptions import (
 )
 
 DEFAULT_BASE_URL = "https://www.openhumans.org"
-DEFAULT_TIMEOUT = 30.0
+#: Seconds one API call may take in all (well below gunicorn's 30 s worker timeout).
+DEFAULT_TIMEOUT = 10.0
+#: Seconds a token-endpoint call may take: longer, since a refresh given up too early may
+#: have rotated the pair on the server with the answer lost (spec §1.4).
+DEFAULT_TOKEN_TIMEOUT = 20.0
 USER_AGENT = f"django-open-humans/{__version__}"
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -143,16 +148,106 @@ def check_timeout(timeout: object) -> float:
     return float(timeout)
 
 
+# -- the total deadline of one call ----------------------------------------------------------
+#
+# httpx's timeouts bound each read and write, not a call: a server sending a byte a second
+# keeps a 2-second-timeout call alive for as long as it likes. Every socket operation of a
+# call made through ``Requester.send`` is bounded by the time left before its deadline, so
+# the whole call (connect, TLS, request, headers, body, GET retries) ends by then.
+
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "openhumans_call_deadline", default=None
+)
+
+
+def _bounded(timeout: float | None, expired: type[Exception]) -> float | None:
+    """Return ``timeout`` cut to the time left before the current call's deadline."""
+    deadline = _deadline.get()
+    if deadline is None:
+        return timeout
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise expired("the call to Open Humans passed its deadline")
+    return remaining if timeout is None else min(timeout, remaining)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every read and write ends by the current call's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, bounded))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's socket backend with :class:`_DeadlineStream` streams."""
+
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._backend = backend
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        stream = self._backend.connect_tcp(host, port, bounded, local_address, socket_options)
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:  # pragma: no cover - we only speak TCP
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_unix_socket(path, bounded, socket_options))
+
+    def sleep(self, seconds: float) -> None:  # pragma: no cover - used by httpcore retries only
+        self._backend.sleep(seconds)
+
+
+def deadline_transport() -> httpx.HTTPTransport:
+    """httpx's transport (with the process's TLS context), every socket operation bounded by
+    the current call's deadline."""
+    transport = httpx.HTTPTransport(verify=PROCESS_TLS)
+    pool = getattr(transport, "_pool", None)
+    if isinstance(pool, httpcore.ConnectionPool):
+        pool._network_backend = _DeadlineBackend(pool._network_backend)
+    return transport
+
+
 def new_http_client(timeout: float, transport: httpx.BaseTransport | None) -> httpx.Client:
     """Return a pooled, thread-safe httpx client (no redirects followed).
 
     Without ``transport``, connections go through httpx's own transport with the process's
-    TLS context (:data:`PROCESS_TLS`), so a client for a plain-http base URL builds none.
+    TLS context (:data:`PROCESS_TLS`), so a client for a plain-http base URL builds none,
+    and its sockets honour the total deadline of :class:`Requester`.
     """
     check_timeout(timeout)
     return httpx.Client(
         timeout=httpx.Timeout(timeout),
-        transport=transport if transport is not None else httpx.HTTPTransport(verify=PROCESS_TLS),
+        transport=transport if transport is not None else deadline_transport(),
         # A pool is shared by every member's calls: no cookie set for one goes with another's.
         cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         headers={"User-Agent": USER_AGENT},
@@ -279,7 +374,11 @@ def retryable(method: str, response: httpx.Response) -> bool:
 
 
 class Requester:
-    """Sends requests through one pooled client; retries GETs only, with backoff and jitter."""
+    """Sends requests through one pooled client; retries GETs only, with backoff and jitter.
+
+    ``deadline``: seconds one call may take in all (connect, every read and write, the GET
+    retries and their sleeps); None leaves only httpx's per-operation timeouts.
+    """
 
     #: Base of the exponential backoff, in seconds (attempt n waits up to base * 2**n).
     retry_backoff: float = 0.5
@@ -292,12 +391,14 @@ class Requester:
         *,
         max_retries: int,
         sleep: Callable[[float], None] = time.sleep,
+        deadline: float | None = None,
     ) -> None:
         if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
             raise InvalidArgumentError("max_retries", "must be an integer >= 0")
         self.http = http
         self.max_retries = max_retries
         self.sleep = sleep
+        self.deadline = deadline
 
     def _delay(self, attempt: int, response: httpx.Response | None) -> float:
         return backoff_delay(attempt, response, self.retry_backoff, self.retry_backoff_max)
@@ -309,14 +410,33 @@ class Requester:
         *,
         errors: ErrorMap = api_error_for,
         report_url: object = None,
+        bounded: bool = True,
         **kwargs: Any,
     ) -> httpx.Response:
         """Send one request; return a 2xx response or raise the mapped error.
 
-        Raises OpenHumansConnectionError on transport failures, the class chosen by
-        ``errors`` (:func:`api_error_for`, :func:`oauth_error_for` or
+        Raises OpenHumansConnectionError on transport failures and when the call passes its
+        deadline (unless ``bounded`` is False: a large upload's PUT takes what it takes), the
+        class chosen by ``errors`` (:func:`api_error_for`, :func:`oauth_error_for` or
         :func:`storage_error_for`) on error statuses. Only GETs are retried.
         """
+        end = time.monotonic() + self.deadline if bounded and self.deadline else None
+        token = _deadline.set(end)
+        try:
+            return self._send(method, url, errors=errors, report_url=report_url, end=end, **kwargs)
+        finally:
+            _deadline.reset(token)
+
+    def _send(
+        self,
+        method: str,
+        url: httpx.URL,
+        *,
+        errors: ErrorMap,
+        report_url: object,
+        end: float | None,
+        **kwargs: Any,
+    ) -> httpx.Response:
         attempts = 1 + (self.max_retries if method == "GET" else 0)
         shown = report_url if report_url is not None else url
         for attempt in range(attempts):
@@ -324,9 +444,10 @@ class Requester:
             try:
                 response = self.http.request(method, url, **kwargs)
             except httpx.TransportError as err:
-                if last:
+                delay = self._delay(attempt, None)
+                if last or (end is not None and time.monotonic() + delay >= end):
                     raise connection_error(err, shown) from err
-                self.sleep(self._delay(attempt, None))
+                self.sleep(delay)
                 continue
             except httpx.DecodingError as err:
                 # e.g. a body labelled gzip that is not: the server answered, but garbage.
@@ -335,9 +456,12 @@ class Requester:
                 ) from err
             if response.is_success:
                 return response
-            if not last and (response.status_code == 429 or response.status_code >= 500):
-                response.close()
-                self.sleep(self._delay(attempt, response))
-                continue
+            retryable = response.status_code == 429 or response.status_code >= 500
+            if not last and retryable:
+                delay = self._delay(attempt, response)
+                if end is None or time.monotonic() + delay < end:
+                    response.close()
+                    self.sleep(delay)
+                    continue
             raise errors(response, url=shown)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -18,7 +18,7 @@ from openhumans.exceptions import InvalidArgumentError
 
 from ._http import (
     DEFAULT_BASE_URL,
-    DEFAULT_TIMEOUT,
+    DEFAULT_TOKEN_TIMEOUT,
     Requester,
     join_url,
     new_http_client,
@@ -96,17 +96,21 @@ def _token_request(
     auth = (_require_str("client_id", client_id), _require_str("client_secret", client_secret))
     if shared and transport is None:
         pool = shared_pool(base_url, timeout)
-        return _post_token(pool.http, join_url(pool.base_url, TOKEN_PATH), data, auth)
+        return _post_token(pool.http, join_url(pool.base_url, TOKEN_PATH), data, auth, timeout)
     url = join_url(parse_base_url(base_url), TOKEN_PATH)
     with new_http_client(timeout, transport) as http:
-        return _post_token(http, url, data, auth)
+        return _post_token(http, url, data, auth, timeout)
 
 
 def _post_token(
-    http: httpx.Client, url: httpx.URL, data: dict[str, str], auth: tuple[str, str]
+    http: httpx.Client,
+    url: httpx.URL,
+    data: dict[str, str],
+    auth: tuple[str, str],
+    timeout: float,
 ) -> TokenSet:
     # POST: never retried (a code is single use and a refresh token rotates, spec §1.4).
-    response = Requester(http, max_retries=0).send(
+    response = Requester(http, max_retries=0, deadline=timeout).send(
         # spec §1.2: form body (JSON is not parsed) and HTTP Basic client auth.
         "POST",
         url,
@@ -125,7 +129,7 @@ def exchange_code(
     redirect_uri: str,
     code_verifier: str | None = None,
     base_url: str = DEFAULT_BASE_URL,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float = DEFAULT_TOKEN_TIMEOUT,
     transport: httpx.BaseTransport | None = None,
     shared: bool = False,
 ) -> TokenSet:
@@ -160,7 +164,7 @@ def refresh(
     client_id: str,
     client_secret: str,
     base_url: str = DEFAULT_BASE_URL,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float = DEFAULT_TOKEN_TIMEOUT,
     transport: httpx.BaseTransport | None = None,
     shared: bool = False,
 ) -> TokenSet:

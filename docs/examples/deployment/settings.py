@@ -11,8 +11,8 @@ OPENHUMANS_CLIENT_ID = os.environ["OPENHUMANS_CLIENT_ID"]
 OPENHUMANS_CLIENT_SECRET = os.environ["OPENHUMANS_CLIENT_SECRET"]
 # The same secret as on your project's page: only Open Humans can call the deauth webhook.
 OPENHUMANS_WEBHOOK_SECRET = os.environ["OPENHUMANS_WEBHOOK_SECRET"]
-# Seconds before a call to Open Humans gives up; keep it below the web server's timeout.
-OPENHUMANS_TIMEOUT = 20
+# Seconds a call to Open Humans may take in all; keep it below the web server's timeout.
+OPENHUMANS_TIMEOUT = 10
 
 # HTTPS everywhere, and cookies that never travel over plain HTTP.
 SECURE_SSL_REDIRECT = True

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from openhumans.models import PendingDeauthNotice
 
 
 class Command(BaseCommand):
-    help = "Retry the remove-members calls owed to Open Humans for members deleted here."
+    help = (
+        "Retry the remove-members calls owed to Open Humans for members deleted here; "
+        "exits non-zero while any stay pending."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -30,6 +33,13 @@ class Command(BaseCommand):
                 sent += 1
             else:
                 failed += 1
-        self.stdout.write(f"{sent} sent, {failed} still pending")
-        if failed:
-            self.stderr.write("Some notices failed; they stay queued for the next run.")
+        pending = PendingDeauthNotice.objects.count()
+        gave_up = PendingDeauthNotice.objects.filter(gave_up=True).count()
+        self.stdout.write(f"{sent} sent, {failed} failed, {pending} still pending")
+        if pending:
+            # Non-zero, so cron and monitoring notice: a notice owed is a member still in.
+            raise CommandError(
+                f"{pending} deauthorization notice(s) still pending ({gave_up} that the "
+                "member's tokens can no longer deliver: set OPENHUMANS_MASTER_TOKEN, or remove "
+                "those members on Open Humans and delete their notices in the admin)."
+            )
