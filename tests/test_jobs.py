@@ -50,6 +50,21 @@ def test_a_member_who_left_on_open_humans_is_skipped_not_failed(
     sandbox.leave(alice.oh_id)  # tokens revoked; the refresh is refused
     OpenHumansMember.objects.filter(pk=alice.oh_id).update(token_expires=alice.created)
     assert member_jobs.import_member.call(alice.oh_id) == SKIPPED
+    # Without the master token a refused refresh cannot tell "left" from "pair lost": the
+    # member is asked to reconnect, never marked as gone (issue 10).
+    row = OpenHumansMember.objects.get(pk=alice.oh_id)
+    assert row.needs_reauthorization and not row.oh_deauth
+    assert not member_jobs.completed
+
+
+def test_with_the_master_token_a_member_who_left_is_marked_gone_and_skipped(
+    member_factory: Any, sandbox: Any, settings: Any
+) -> None:
+    settings.OPENHUMANS_MASTER_TOKEN = sandbox.master_token
+    alice = member_factory("alice")
+    sandbox.leave(alice.oh_id)
+    OpenHumansMember.objects.filter(pk=alice.oh_id).update(token_expires=alice.created)
+    assert member_jobs.import_member.call(alice.oh_id) == SKIPPED
     assert OpenHumansMember.objects.get(pk=alice.oh_id).oh_deauth
     assert not member_jobs.completed
 
