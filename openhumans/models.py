@@ -10,11 +10,10 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import IO, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -25,8 +24,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 from . import client as oh_client
-from . import files
-from .client import check_file_selector, check_message_args
+from .client import check_message_args
 from .conf import get_setting, redirect_uri
 from .db import lock_for_write
 from .exceptions import (
@@ -38,6 +36,7 @@ from .exceptions import (
     OpenHumansConnectionError,
     ReauthorizationRequiredError,
 )
+from .member_files import MemberFilesMixin, file_selector
 from .tokens import (
     REFRESH_MARGIN,
     client_for,
@@ -122,7 +121,7 @@ class OpenHumansMemberQuerySet(models.QuerySet["OpenHumansMember"]):
         return self.filter(oh_deauth=False, user__is_active=True)
 
 
-class OpenHumansMember(models.Model):
+class OpenHumansMember(MemberFilesMixin, models.Model):
     """Data storage, auth, etc. related to an Open Humans member account."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
@@ -495,208 +494,6 @@ class OpenHumansMember(models.Model):
 
     # -- the documented API calls ---------------------------------------------------------
 
-    def list_files(
-        self,
-        *,
-        source: str | None = None,
-        basename: str | None = None,
-        tag: str | None = None,
-        datatype: int | str | None = None,
-    ) -> list[dict[str, Any]]:
-        """List files.
-
-        Keyword filters narrow the list: ``source`` (``"direct-sharing-<id>"``) and
-        ``basename`` match exactly, ``tag`` is one of the metadata tags, ``datatype`` a
-        datatype id. Raises InvalidArgumentError for a filter of the wrong type.
-        """
-        return files.list_files(self, source=source, basename=basename, tag=tag, datatype=datatype)
-
-    def latest_file(self, **filters: Any) -> dict[str, Any] | None:
-        """Return the newest file matching the filters of :meth:`list_files`, or None."""
-        return files.latest_file(self, **filters)
-
-    def download(
-        self,
-        file: Any,
-        destination: str | os.PathLike[str] | IO[bytes],
-        *,
-        max_bytes: int | None = None,
-    ) -> int:
-        """Stream a file (an item of :meth:`list_files`, or its id) to a path or binary file.
-
-        Constant memory; a path is written whole or not at all; no token goes to the storage
-        host; an expired link is retried once from a fresh listing. Returns the bytes
-        written. Raises UnknownFileError, FileTooLargeError, DownloadExpiredError,
-        StorageError, and the errors of the client.
-        """
-        return files.download(self, file, destination, max_bytes=max_bytes)
-
-    def read_bytes(self, file: Any, *, max_bytes: Any = files.DEFAULT) -> bytes:
-        """Return a file's contents; at most ``max_bytes`` (OPENHUMANS_MAX_READ_SIZE)."""
-        return files.read_bytes(self, file, max_bytes=max_bytes)
-
-    def read_text(
-        self, file: Any, *, encoding: str = "utf-8", max_bytes: Any = files.DEFAULT
-    ) -> str:
-        """Return a file's contents decoded (UnicodeDecodeError if not ``encoding``)."""
-        return files.read_text(self, file, encoding=encoding, max_bytes=max_bytes)
-
-    def read_json(self, file: Any, *, max_bytes: Any = files.DEFAULT) -> Any:
-        """Return a file's contents parsed as JSON (ValueError if they are not JSON)."""
-        return files.read_json(self, file, max_bytes=max_bytes)
-
-    def upload(
-        self,
-        stream: Any,
-        filename: str,
-        metadata: dict[str, Any],
-        file_identifier: str | None = None,
-        *,
-        datatypes: Sequence[str | int] | None = None,
-        max_bytes: int | None = None,
-    ) -> Any:
-        """Upload file to Open Humans.
-
-        ``stream`` is a text or binary file object, bytes, or a path (``str`` or
-        ``os.PathLike``); ``metadata`` needs ``description`` and ``tags`` (spec §4.3).
-        ``datatypes`` are datatype ids or names; above ``max_bytes`` FileTooLargeError is
-        raised before any request. ``file_identifier`` only names the file in log lines.
-        Returns the client's UploadResult.
-        """
-        return files.upload(
-            self,
-            stream,
-            filename,
-            metadata,
-            file_identifier,
-            datatypes=datatypes,
-            max_bytes=max_bytes,
-        )
-
-    def upload_json(
-        self,
-        obj: Any,
-        filename: str,
-        metadata: Mapping[str, Any],
-        *,
-        datatypes: Sequence[str | int] | None = None,
-    ) -> Any:
-        """Upload ``obj`` serialised as JSON (no temporary file); InvalidArgumentError if not."""
-        return files.upload_json(self, obj, filename, metadata, datatypes=datatypes)
-
-    def replace_file(
-        self,
-        source: Any,
-        filename: str,
-        metadata: Mapping[str, Any],
-        *,
-        match: str = "basename",
-        datatypes: Sequence[str | int] | None = None,
-        max_bytes: int | None = None,
-    ) -> oh_client.Replacement:
-        """Upload a file, then delete this project's files it supersedes; return both.
-
-        Superseded: the files named ``filename`` (``match="basename"``), or those tagged
-        ``match`` (the new metadata must carry the tag). When the upload fails nothing is
-        deleted. Returns ``(file, deleted_ids)``.
-        """
-        return files.replace_file(
-            self,
-            source,
-            filename,
-            metadata,
-            match=match,
-            datatypes=datatypes,
-            max_bytes=max_bytes,
-        )
-
-    # -- the same, as coroutines for async views and tasks -----------------------------------
-
-    async def alist_files(self, **filters: Any) -> list[dict[str, Any]]:
-        """:meth:`list_files`, awaitable (network on the event loop, DB in a thread)."""
-        return await files.alist_files(self, **filters)
-
-    async def alatest_file(self, **filters: Any) -> dict[str, Any] | None:
-        """:meth:`latest_file`, awaitable."""
-        return await files.alatest_file(self, **filters)
-
-    async def adownload(
-        self,
-        file: Any,
-        destination: str | os.PathLike[str] | IO[bytes],
-        *,
-        max_bytes: int | None = None,
-    ) -> int:
-        """:meth:`download`, awaitable."""
-        return await files.adownload(self, file, destination, max_bytes=max_bytes)
-
-    async def aread_bytes(self, file: Any, *, max_bytes: Any = files.DEFAULT) -> bytes:
-        """:meth:`read_bytes`, awaitable."""
-        return await files.aread_bytes(self, file, max_bytes=max_bytes)
-
-    async def aread_text(
-        self, file: Any, *, encoding: str = "utf-8", max_bytes: Any = files.DEFAULT
-    ) -> str:
-        """:meth:`read_text`, awaitable."""
-        return await files.aread_text(self, file, encoding=encoding, max_bytes=max_bytes)
-
-    async def aread_json(self, file: Any, *, max_bytes: Any = files.DEFAULT) -> Any:
-        """:meth:`read_json`, awaitable."""
-        return await files.aread_json(self, file, max_bytes=max_bytes)
-
-    async def aupload(
-        self,
-        stream: Any,
-        filename: str,
-        metadata: dict[str, Any],
-        file_identifier: str | None = None,
-        *,
-        datatypes: Sequence[str | int] | None = None,
-        max_bytes: int | None = None,
-    ) -> Any:
-        """:meth:`upload`, awaitable."""
-        return await files.aupload(
-            self,
-            stream,
-            filename,
-            metadata,
-            file_identifier,
-            datatypes=datatypes,
-            max_bytes=max_bytes,
-        )
-
-    async def aupload_json(
-        self,
-        obj: Any,
-        filename: str,
-        metadata: Mapping[str, Any],
-        *,
-        datatypes: Sequence[str | int] | None = None,
-    ) -> Any:
-        """:meth:`upload_json`, awaitable."""
-        return await files.aupload_json(self, obj, filename, metadata, datatypes=datatypes)
-
-    async def areplace_file(
-        self,
-        source: Any,
-        filename: str,
-        metadata: Mapping[str, Any],
-        *,
-        match: str = "basename",
-        datatypes: Sequence[str | int] | None = None,
-        max_bytes: int | None = None,
-    ) -> oh_client.Replacement:
-        """:meth:`replace_file`, awaitable."""
-        return await files.areplace_file(
-            self,
-            source,
-            filename,
-            metadata,
-            match=match,
-            datatypes=datatypes,
-            max_bytes=max_bytes,
-        )
-
     def delete_single_file(
         self, file_id: int | str | None = None, file_basename: str | None = None
     ) -> list[int]:
@@ -705,20 +502,8 @@ class OpenHumansMember(models.Model):
         A basename deletes every file of that name. Returns the deleted ids. Raises
         InvalidArgumentError (a ValueError) for neither, both, or a non-integer file_id.
         """
-        if (file_id is None or file_id == "") == (not file_basename):
-            raise InvalidArgumentError("file_id", "specify exactly one of file_id or file_basename")
-        if file_basename:
-            check_file_selector(file_basename=file_basename)
-            return self._call(lambda api: api.delete_files(file_basename=file_basename))
-        try:
-            number = int(str(file_id))
-        except ValueError:
-            raise InvalidArgumentError(
-                "file_id",
-                "should be an integer (did you mean file_basename=...?)",
-            ) from None
-        check_file_selector(file_id=number)
-        return self._call(lambda api: api.delete_files(file_id=number))
+        selector = file_selector(file_id, file_basename)
+        return self._call(lambda api: api.delete_files(**selector))
 
     def delete_all_files(self) -> list[int]:
         """Delete every file this project uploaded for the member; return the deleted ids."""
