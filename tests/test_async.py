@@ -147,3 +147,25 @@ async def test_member_areplace_file_whose_upload_fails_deletes_nothing(sandbox, 
         await amember.areplace_file(b"{}", "summary.json", META)
     sandbox.clear_faults()
     assert [f["id"] for f in await amember.alist_files()] == [old]
+
+
+async def test_member_a_delete_message_and_token(sandbox, amember):
+    token = await amember.aget_access_token()
+    assert token == (await sync_to_async(OpenHumansMember.objects.get)(pk=amember.pk)).access_token
+    first = (await amember.aupload(b"one", "a.txt", META)).id
+    await amember.aupload(b"two", "b.txt", META)
+    await amember.aupload(b"three", "b.txt", META)
+    assert await amember.adelete_single_file(file_id=str(first)) == [first]
+    assert len(await amember.adelete_single_file(file_basename="b.txt")) == 2
+    await amember.aupload(b"four", "c.txt", META)
+    assert len(await amember.adelete_all_files()) == 1
+    assert sandbox.files(amember.oh_id) == []
+    await amember.amessage("Hello", "Your summary is ready.")
+    assert [m["project_subject"] for m in sandbox.inbox(amember.oh_id)] == ["Hello"]
+    # Bad input is refused before any request, as by the sync methods.
+    with pytest.raises(InvalidArgumentError):
+        await amember.adelete_single_file()
+    with pytest.raises(InvalidArgumentError):
+        await amember.adelete_single_file(file_id="x.csv")
+    with pytest.raises(InvalidArgumentError):
+        await amember.amessage("Hi", "")
