@@ -2,7 +2,9 @@
 
 Every network call goes through :class:`openhumans.client.OpenHumansClient` (or the client's
 token functions) over the process's shared connection pool, with ``OPENHUMANS_OH_BASE_URL``
-and ``OPENHUMANS_TIMEOUT`` read at call time (a changed setting gets its own pool).
+and ``OPENHUMANS_TIMEOUT`` read at call time (a changed setting gets its own pool). The
+member's file methods are in :mod:`openhumans.member_files` (a mixin); here are its fields,
+linking, and the token lifecycle, one decision read whole.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Login through Open Humans, and pages to manage a member's files.
 
 The deauth webhook lives in :mod:`openhumans.webhooks`; ``openhumans.views.deauth`` (its
-documented name) is the same view.
+documented name) is the same view. The documented views stay in this one module (their
+import paths are promises of the 0.2.0 docs); the newer ones have their own
+(:mod:`openhumans.member_views`, :mod:`openhumans.direct_upload`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""``OpenHumansClient``: the project API (spec §2), with a member's or the master token."""
+"""``OpenHumansClient``: the project API (spec §2), with a member's or the master token.
+
+Over 400 lines on purpose: one class, one method per Open Humans call, which reads better
+whole than split across mixins; argument checks live in ``_args``, file reading in ``_files``.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 Only the I/O differs from :class:`~openhumans.client.OpenHumansClient`: argument checks,
 request bodies, response parsing, error mapping, retry delays, file filters and download
-decisions are the same functions (``_api``, ``_args``, ``_http``, ``_files``).
+decisions are the same functions (``_api``, ``_args``, ``_http``, ``_files``). Over 400
+lines on purpose: it mirrors the sync client method for method, and reads best whole.
 """
 
 from __future__ import annotations

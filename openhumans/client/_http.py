@@ -2,7 +2,8 @@
 
 URL joining under a base URL that may carry a path prefix, the process's one TLS context,
 the two maps from an error response to an exception class (API and OAuth2 token endpoint),
-bounded retries for GETs, and token redaction in httpx's log lines.
+bounded retries for GETs, and token redaction in httpx's log lines: the one layer every
+request passes through, kept whole.
 """
 
 from __future__ import annotations
