@@ -1118,12 +1118,14 @@ def main(argv: list[str] | None = None) -> None:
     started = time.monotonic()
     pythons: dict[str, Path | str] = {"ours": sys.executable, "old": old_python()}
     notices: list[str] = []
-    if "def alist_files" not in (ROOT / "openhumans" / "models.py").read_text():
-        notices.append(
-            "The mixed day through the async API (10 members in flight) is skipped: this "
-            "version has no async member API yet (issue 11)."
-        )
-        print("NOTICE:", notices[-1])
+    # Not measured yet: the members' a-methods exist (openhumans/member_files.py), but no
+    # workload drives them; say so rather than leave the gap unstated.
+    notices.append(
+        "The mixed day through the async API (10 members in flight) is not measured yet: "
+        "the members' async methods exist (alist_files, aupload, adelete_single_file, "
+        "amessage, ...), but this benchmark does not drive them yet."
+    )
+    print("NOTICE:", notices[-1])
     with (
         netlab(not args.no_netns) as (lab, why_not),
         tempfile.TemporaryDirectory(prefix="ohbench-") as tmp,
