@@ -354,6 +354,49 @@ def w_mixed(lib: str, job: dict[str, Any], run: Run, control: Control) -> dict[s
     return {}
 
 
+def w_mixed_async(lib: str, job: dict[str, Any], run: Run, control: Control) -> dict[str, Any]:
+    """The mixed day through the members' async methods, 10 members in flight (ours).
+
+    0.2.0 has no async API: for it this is its sequential mixed day, the comparison asked for.
+    """
+    if lib != "ours":
+        return w_mixed(lib, job, run, control)
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+
+    async def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        with run.lock:
+            run.calls += 1
+        try:
+            return await fn(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - a benchmark records every failure
+            with run.lock:
+                run.failures.append(f"{type(err).__name__}: {str(err)[:160]}")
+            return None
+
+    async def day(pmid: str, gate: asyncio.Semaphore) -> None:
+        async with gate:
+            member = await sync_to_async(get_member)(pmid)
+            await call(member.aget_access_token)
+            files = await call(member.alist_files) or []
+            await call(member.aupload, io.BytesIO(SMALL), "day-1.bin", META)
+            await call(member.aupload, io.BytesIO(SMALL), "day-2.bin", META)
+            old = [f for f in files if f["basename"].startswith("old")]
+            if old:
+                await call(member.adelete_single_file, file_id=old[0]["id"])
+            else:
+                run.failures.append("no old file listed to delete")
+            await call(member.amessage, "Your day", "Thanks for sharing.")
+
+    async def whole_day() -> None:
+        gate = asyncio.Semaphore(10)
+        await asyncio.gather(*(day(pmid, gate) for pmid in job["pmids"]))
+
+    asyncio.run(whole_day())
+    return {}
+
+
 WORKLOADS = {
     "login": w_login,
     "list": w_list,
@@ -363,6 +406,7 @@ WORKLOADS = {
     "message": w_message,
     "refresh_storm": w_refresh_storm,
     "mixed": w_mixed,
+    "mixed_async": w_mixed_async,
 }
 
 
