@@ -842,7 +842,8 @@ def target_checks(
     compared = []
     for w in items:
         ours, old = get(w.key, "ours"), get(w.key, "old")
-        if not ours or not old or old["failed_calls"] or w.key == "upload_big":
+        # Not the async day: ours there runs an event loop against 0.2.0's sequential calls.
+        if not ours or not old or old["failed_calls"] or w.key in ("upload_big", "mixed20async"):
             continue
         a, b = 1000 * ours["cpu"] / ours["calls"], 1000 * old["cpu"] / old["calls"]
         compared.append(w.key)
