@@ -1,6 +1,6 @@
 """Uploads straight from the browser to storage; the member's token stays on the server.
 
-Three steps (spec §2.6): the page asks :class:`StartUpload` for a signed storage URL (our
+Three steps: the page asks :class:`StartUpload` for a signed storage URL (our
 server checks the name, size and metadata, then calls ``files/upload/direct/``); the browser
 PUTs the bytes to that URL; :class:`CompleteUpload` calls ``files/upload/complete/``. Every
 answer is JSON, errors included: ``{"error": <code>, "message": <sentence>}`` with a 4xx
@@ -106,7 +106,7 @@ class StartForm(forms.Form):
 
     @staticmethod
     def size_limit() -> int:
-        """OPENHUMANS_MAX_UPLOAD_SIZE, and storage's own 5 GiB (spec §2.6) when it is larger."""
+        """OPENHUMANS_MAX_UPLOAD_SIZE, and storage's own 5 GiB when it is larger."""
         limit = get_setting("OPENHUMANS_MAX_UPLOAD_SIZE")
         return MAX_PUT_SIZE if limit is None else min(limit, MAX_PUT_SIZE)
 
@@ -162,10 +162,10 @@ def _call(member: OpenHumansMember, operation: Callable[[oh_client.OpenHumansCli
 def _complete_or_remove(upload: DirectUpload) -> bool:
     """Settle an upload nobody will complete; True if a file had arrived and was removed.
 
-    Open Humans deletes only completed files (spec §2.8), so an upload whose bytes arrived
+    Open Humans deletes only completed files, so an upload whose bytes arrived
     is completed and then deleted; one whose bytes never arrived is refused by complete
     ("file not present") and stays an invisible record that Open Humans itself expunges
-    after 6 h (spec §1.6).
+    after 6 h.
     """
     member = upload.member
     try:
@@ -294,7 +294,7 @@ class StartUpload(_MemberJSONView):
     form_class: type[StartForm] = StartForm
 
     def metadata(self, form: StartForm) -> dict[str, Any]:
-        """The Open Humans metadata for a valid form (spec §4.3)."""
+        """The Open Humans metadata for a valid form."""
         return {"description": form.cleaned_data["description"], "tags": form.cleaned_data["tags"]}
 
     def handle(

@@ -104,7 +104,7 @@ class MemberDeauthorizedError(OpenHumansError):
 class ReauthorizationRequiredError(MemberDeauthorizedError):
     """Open Humans refused the member's refresh token, but the member did not leave.
 
-    A refresh whose answer was lost rotates the pair on the server (spec §1.4) and leaves us
+    A refresh whose answer was lost rotates the pair on the server and leaves us
     a dead one. The member stays in the project; they must log in again (or the app acts
     for them with ``OPENHUMANS_MASTER_TOKEN``).
     """
@@ -145,7 +145,7 @@ class BadRequestError(OpenHumansAPIResponseError):
     """Open Humans refused the request's fields (400).
 
     ``errors`` maps each field (or ``__all__``) to a list of messages, whichever of the two
-    error envelopes the endpoint used (spec §A.4).
+    error envelopes the endpoint used.
     """
 
     def __init__(self, message: str, *, errors: dict[str, list[str]] | None = None, **kw: Any):
@@ -158,7 +158,7 @@ class InvalidTokenError(OpenHumansAPIResponseError):
 
 
 class MasterTokenExpiredError(InvalidTokenError):
-    """The project's master token was refused: it lasts 24 hours (spec §A.3).
+    """The project's master token was refused: it lasts 24 hours.
 
     ``renew_url`` is the project page where a coordinator gets a new one.
     """
@@ -214,4 +214,4 @@ class DownloadExpiredError(OpenHumansAPIResponseError):
 
 
 class StorageError(OpenHumansAPIResponseError):
-    """The storage host answered a download with an error status (spec §2.9)."""
+    """The storage host answered a download with an error status."""

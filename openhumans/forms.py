@@ -38,7 +38,7 @@ class DeleteFileForm(forms.Form):
 
 
 class UploadForm(forms.Form):
-    """A file to upload to Open Humans with the metadata Open Humans requires (spec §4.3)."""
+    """A file to upload to Open Humans with the metadata Open Humans requires."""
 
     data_file = forms.FileField(label=_("File"))
     description = forms.CharField(label=_("Description"), max_length=100, required=True)

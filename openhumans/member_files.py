@@ -120,7 +120,7 @@ class MemberFilesMixin:
         """Upload file to Open Humans.
 
         ``stream`` is a text or binary file object, bytes, or a path (``str`` or
-        ``os.PathLike``); ``metadata`` needs ``description`` and ``tags`` (spec §4.3).
+        ``os.PathLike``); ``metadata`` needs ``description`` and ``tags``.
         ``datatypes`` are datatype ids or names; above ``max_bytes`` FileTooLargeError is
         raised before any request. ``file_identifier`` only names the file in log lines.
         Returns the client's UploadResult.

@@ -2,7 +2,7 @@
 and the ``member_required`` decorator that sends a member who lost access there.
 
 ``openhumans:download`` lists the member's files afresh and redirects to the file's new
-``download_url`` (its key lives one hour, spec §2.9), so a link on a page left open keeps
+``download_url`` (its key lives one hour), so a link on a page left open keeps
 working. ``openhumans:reconnect`` explains that access ended and offers to log in again.
 """
 

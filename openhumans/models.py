@@ -66,8 +66,10 @@ Operation = Callable[[oh_client.OpenHumansClient], T]
 
 
 class _ActingFor:
-    """The master-token client acting for one member (spec §A.1: the master token works on
-    every project endpoint with ``project_member_id``): each call gets the member's id."""
+    """The master-token client acting for one member: each call gets the member's id.
+
+    Open Humans accepts the master token with ``project_member_id`` on every project endpoint.
+    """
 
     def __init__(self, api: oh_client.OpenHumansClient, oh_id: str) -> None:
         self._api, self._oh_id = api, oh_id
@@ -524,8 +526,7 @@ class OpenHumansMember(MemberFilesMixin, models.Model):
         """Deauthorize the Open Humans account (remove-members with the member's token).
 
         This does not delete the account locally; the member is marked ``oh_deauth`` and must
-        log in again to be usable. Open Humans calls the deauth webhook during this call
-        (spec §2.5).
+        log in again to be usable. Open Humans calls the deauth webhook during this call.
         """
         self._call(lambda api: api.remove_members())
         type(self).objects.filter(pk=self.pk).update(

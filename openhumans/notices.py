@@ -125,7 +125,7 @@ class PendingDeauthNotice(models.Model):
         """The notice's live access token, from its row; refreshed when due or ``stale``.
 
         No lock is held across the refresh: of two senders refreshing one pair, Open Humans
-        accepts one (spec §1.4); the other finds the winner's pair in the row and uses it.
+        accepts one; the other finds the winner's pair in the row and uses it.
         """
         row = type(self).objects.filter(pk=self.pk).first()
         if row is None:

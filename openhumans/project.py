@@ -1,4 +1,4 @@
-"""``Project``: project-wide calls with the master token (spec §2.3-§2.8).
+"""``Project``: project-wide calls with the master token.
 
 ::
 
@@ -8,7 +8,7 @@
         ...
     project.message("Hello", "News for everyone", all_members=True)
 
-The master token lasts 24 hours (spec §A.3); a call made with an expired one raises
+The master token lasts 24 hours; a call made with an expired one raises
 :class:`~openhumans.exceptions.MasterTokenExpiredError` naming the page where it is renewed.
 The token is never logged, shown in a repr or in an exception message.
 """
@@ -110,7 +110,7 @@ class Project:
     # -- members -----------------------------------------------------------------------
 
     def iter_members(self) -> Iterator[Member]:
-        """Yield every member once, each with all of their files (spec §2.3).
+        """Yield every member once, each with all of their files.
 
         A member with more files than the listing includes gets the rest through
         exchange-member. Raises MasterTokenExpiredError and the errors of the client.
@@ -164,11 +164,11 @@ class Project:
         *,
         on_batch: Callable[[list[str]], None] | None = None,
     ) -> int:
-        """Remove members from the project (spec §2.5), in batches; return how many.
+        """Remove members from the project, in batches; return how many.
 
         Open Humans sends the deauthorization webhook for each. Raises InvalidArgumentError,
-        MasterTokenExpiredError and the errors of the client (a 500 may still have removed
-        the batch, spec §2.5).
+        MasterTokenExpiredError and the errors of the client (after a 500 Open Humans may still
+        have removed the batch).
         """
         ids = check_member_ids(project_member_ids)
         for batch in _batches(ids):
@@ -194,7 +194,7 @@ class Project:
         *,
         datatypes: Sequence[str | int] | None = None,
     ) -> UploadResult:
-        """Upload a file for one member (spec §2.6); raises like the client's ``upload``."""
+        """Upload a file for one member; raises like the client's ``upload``."""
         return self._call(
             lambda api: api.upload(
                 stream, filename, metadata, datatypes=datatypes, project_member_id=project_member_id

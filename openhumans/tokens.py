@@ -46,7 +46,7 @@ def stored_time(value: datetime) -> datetime:
 
 @sensitive_variables()  # tokens in every frame below: never in error reports
 def token_fields(data: Any) -> tuple[str, str, datetime]:
-    """Return (access, refresh, expiry) from a TokenSet or a token endpoint dict (spec §1.2)."""
+    """Return (access, refresh, expiry) from a TokenSet or a token endpoint dict."""
     if isinstance(data, Mapping):
         try:
             data = oh_client.TokenSet.from_response(data)
@@ -73,7 +73,7 @@ def client_for(access_token: str) -> oh_client.OpenHumansClient:
 def refresh_pair(
     refresh_token: str, client_id: str | None = None, client_secret: str | None = None
 ) -> oh_client.TokenSet:
-    """Trade ``refresh_token`` for a new pair (spec §1.4); raises the client's errors."""
+    """Trade ``refresh_token`` for a new pair; raises the client's errors."""
     return oh_client.refresh(
         refresh_token=refresh_token,
         client_id=client_id or get_setting("OPENHUMANS_CLIENT_ID"),

@@ -126,7 +126,7 @@ def _left_open_humans(member: OpenHumansMember) -> bool | None:
 
 
 def _verify_signature(request: HttpRequest, secret: str) -> None:
-    """Raise PermissionDenied (403) unless the body is signed with ``secret`` (spec §3.2)."""
+    """Raise PermissionDenied (403) unless the body is signed with ``secret``."""
     expected = "sha1=" + hmac.new(secret.encode("utf-8"), request.body, hashlib.sha1).hexdigest()
     given = request.headers.get(SIGNATURE_HEADER, "")
     if not hmac.compare_digest(given.encode("utf-8"), expected.encode("ascii")):

@@ -160,3 +160,27 @@ def test_app_modules_use_the_clients_public_face():
         if reached:
             private[name] = sorted(reached)
     assert not private, f"modules reaching into the client's private modules: {private}"
+
+
+def test_public_docstrings_explain_instead_of_citing_the_internal_spec():
+    """The API reference is read by people who do not have our spec: no "spec §" there."""
+    citing = []
+    for path in SOURCES:
+        name = _module_name(path)
+        # The sandbox's insides cite the spec they reproduce; its documented face does not.
+        documented = ("openhumans.sandbox", "openhumans.sandbox.control_client")
+        if name.startswith(("openhumans.sandbox", "openhumans.migrations")) and (
+            name not in documented
+        ):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(
+                node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
+            ):
+                continue
+            if getattr(node, "name", "").startswith("_"):
+                continue
+            doc = ast.get_docstring(node) or ""
+            if "spec §" in doc:
+                citing.append(f"{name}.{getattr(node, 'name', '')}")
+    assert not citing, citing

@@ -1,4 +1,4 @@
-"""``OpenHumansClient``: the project API (spec §2), with a member's or the master token.
+"""``OpenHumansClient``: the project API, with a member's or the master token.
 
 Over 400 lines on purpose: one class, one method per Open Humans call, which reads better
 whole than split across mixins; argument checks live in ``_args``, file reading in ``_files``.
@@ -113,7 +113,7 @@ def direct_body(
     metadata: Mapping[str, Any],
     datatypes: Sequence[str | int] | None,
 ) -> dict[str, Any]:
-    """The body of upload/direct/ (spec §2.6 step 1)."""
+    """The body of upload/direct/ (step 1)."""
     body: dict[str, Any] = {
         **member,
         "filename": filename,
@@ -152,7 +152,7 @@ def superseded(files: list[DataFile], new_id: int, filename: str, match: str) ->
 
 
 def deleted_ids(result: Any) -> list[int]:
-    """The ids of a files/delete/ answer (spec §2.8); raise if malformed."""
+    """The ids of a files/delete/ answer; raise if malformed."""
     ids = result.get("ids") if isinstance(result, dict) else None
     try:
         if not isinstance(ids, list):
@@ -165,7 +165,7 @@ def deleted_ids(result: Any) -> list[int]:
 def message_body(
     subject: str, message: str, project_member_ids: Sequence[str] | None, all_members: bool
 ) -> dict[str, Any]:
-    """The body of message/ (spec §2.4); raise InvalidArgumentError for bad arguments."""
+    """The body of message/; raise InvalidArgumentError for bad arguments."""
     check_message_args(subject, message)
     if not isinstance(all_members, bool):
         raise InvalidArgumentError("all_members", "must be a bool")
@@ -345,14 +345,14 @@ class OpenHumansClient:
     # -- member-token (and master-token) calls ---------------------------------------------
 
     def project(self) -> dict[str, Any]:
-        """Return the project's description (spec §2.1); raises the errors of the client."""
+        """Return the project's description; raises the errors of the client."""
         body = self._get(join_url(self.base_url, API))
         if not isinstance(body, dict):
             raise OpenHumansAPIResponseError("malformed project response")
         return body
 
     def exchange_member(self, *, project_member_id: str | None = None) -> Member:
-        """Return the member and their first page of files, in one request (spec §2.2).
+        """Return the member and their first page of files, in one request.
 
         ``Member.file_count`` is the total; use :meth:`list_files` for every file. A master
         token needs ``project_member_id``. Raises the errors of the client.
@@ -492,11 +492,11 @@ class OpenHumansClient:
         max_bytes: int | None = None,
         project_member_id: str | None = None,
     ) -> UploadResult:
-        """Upload a file in three requests: direct -> PUT -> complete (spec §2.6).
+        """Upload a file in three requests: direct -> PUT -> complete.
 
         ``stream`` is bytes, a path (``str``/``os.PathLike``), or a binary or text file object
         (text is encoded as UTF-8); it is streamed with a Content-Length, in constant memory.
-        ``datatypes`` are datatype ids or names (spec §4.4). Raises InvalidArgumentError for
+        ``datatypes`` are datatype ids or names. Raises InvalidArgumentError for
         bad input and FileTooLargeError above ``max_bytes`` (before any request);
         BadRequestError and the other response errors for a refused step; complete is never
         called after a failed PUT.
@@ -597,7 +597,7 @@ class OpenHumansClient:
         datatypes: Sequence[str | int] | None = None,
         project_member_id: str | None = None,
     ) -> UploadTarget:
-        """Step 1 of a direct upload (spec §2.6): create the file record, get a PUT URL.
+        """Step 1 of a direct upload: create the file record, get a PUT URL.
 
         For a caller that PUTs the bytes elsewhere (a browser). Raises InvalidArgumentError
         for bad input (before any request), BadRequestError for a refusal.
@@ -611,7 +611,7 @@ class OpenHumansClient:
         return UploadTarget(id=file_id, url=str(put_url))
 
     def complete_upload(self, file_id: int, *, project_member_id: str | None = None) -> int:
-        """Step 3 of a direct upload (spec §2.6): mark file ``file_id`` complete.
+        """Step 3 of a direct upload: mark file ``file_id`` complete.
 
         Returns the size Open Humans stored. Raises BadRequestError (``file not present``)
         when the bytes never arrived in storage.
@@ -632,7 +632,7 @@ class OpenHumansClient:
         all_files: bool = False,
         project_member_id: str | None = None,
     ) -> list[int]:
-        """Delete files by id, by basename, or all of them; return the ids deleted (spec §2.8).
+        """Delete files by id, by basename, or all of them; return the ids deleted.
 
         An unknown id deletes nothing and returns ``[]``. Raises InvalidArgumentError unless
         exactly one selector is given, and the errors of the client.
@@ -649,22 +649,22 @@ class OpenHumansClient:
         project_member_ids: Sequence[str] | None = None,
         all_members: bool = False,
     ) -> None:
-        """Email members through Open Humans, in one request (spec §2.4).
+        """Email members through Open Humans, in one request.
 
         With a user token give neither ``project_member_ids`` nor ``all_members`` (the member
         is the token's owner). With the master token give exactly one; both are refused here,
         neither is refused by the server (BadRequestError). Ids travel as a JSON array
-        (spec §2.4: repeated form keys reach only the last id). Raises InvalidArgumentError
+        (Open Humans reads only the last of repeated form keys). Raises InvalidArgumentError
         and the errors of the client.
         """
         self._post("message/", message_body(subject, message, project_member_ids, all_members))
 
     def remove_members(self, project_member_ids: Sequence[str] | None = None) -> None:
-        """Deauthorize members (spec §2.5); their tokens die, the webhook fires.
+        """Deauthorize members; their tokens die, the webhook fires.
 
         With a user token pass nothing (removes the token's owner, empty POST); with the
         master token pass the ids (a JSON array). Raises InvalidArgumentError and the errors
-        of the client; a 500 here may still have removed the members (spec §2.5).
+        of the client; a 500 here may still have removed the members.
         """
         body = None
         if project_member_ids is not None:
@@ -674,7 +674,7 @@ class OpenHumansClient:
     # -- master-token calls ----------------------------------------------------------------
 
     def iter_members(self) -> Iterator[Member]:
-        """Yield every active member with all their files (master token; spec §2.3).
+        """Yield every active member with all their files (master token).
 
         A member whose ``file_count`` exceeds the files included gets their full listing
         through exchange-member. Raises the errors of the client.
@@ -699,10 +699,10 @@ class OpenHumansClient:
                 yield member
 
     def member_ids(self) -> set[str]:
-        """Return the ``project_member_id`` of every active member (master token; spec §2.3).
+        """Return the ``project_member_id`` of every active member (master token).
 
         Lighter than :meth:`iter_members`: no member's full file listing is fetched. A
-        member who left is not listed (spec §A.5). Raises the errors of the client.
+        member who left is not listed. Raises the errors of the client.
         """
         params = {"access_token": self._token, "limit": PAGE_SIZE}
         ids: set[str] = set()

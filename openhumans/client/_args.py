@@ -89,7 +89,7 @@ def _iso_8601(value: object) -> bool:
 
 
 def check_optional_metadata(metadata: Mapping[str, Any]) -> None:
-    """Raise InvalidArgumentError for an optional metadata key the server refuses (spec §4.3).
+    """Raise InvalidArgumentError for an optional metadata key the server refuses.
 
     The dates must be ISO 8601 strings (a ``null`` date is a 500 on the server), ``md5`` 32 hex
     digits. The description's length is not checked: the server does not either.

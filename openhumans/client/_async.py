@@ -266,7 +266,7 @@ class AsyncOpenHumansClient:
     # -- member calls ----------------------------------------------------------------------------
 
     async def exchange_member(self, *, project_member_id: str | None = None) -> Member:
-        """The member and their first page of files (spec §2.2)."""
+        """The member and their first page of files."""
         params = {"limit": PAGE_SIZE, **optional_member_id(project_member_id)}
         body = await self._get(join_url(self.base_url, API + "exchange-member/"), params)
         return Member.from_json(body)
@@ -452,7 +452,7 @@ class AsyncOpenHumansClient:
         max_bytes: int | None = None,
         project_member_id: str | None = None,
     ) -> UploadResult:
-        """Upload in three requests: direct -> PUT -> complete (spec §2.6)."""
+        """Upload in three requests: direct -> PUT -> complete."""
         check_upload_args(filename, metadata, datatypes)
         member = optional_member_id(project_member_id)
         source, size, to_close = prepare_stream(stream, max_bytes)
@@ -531,7 +531,7 @@ class AsyncOpenHumansClient:
         all_files: bool = False,
         project_member_id: str | None = None,
     ) -> list[int]:
-        """Delete files by id, by basename, or all; return the ids deleted (spec §2.8)."""
+        """Delete files by id, by basename, or all; return the ids deleted."""
         selector = check_file_selector(file_id, file_basename, all_files)
         body: dict[str, Any] = {**optional_member_id(project_member_id), **selector}
         return deleted_ids(await self._post("files/delete/", body))
@@ -544,7 +544,7 @@ class AsyncOpenHumansClient:
         project_member_ids: Sequence[str] | None = None,
         all_members: bool = False,
     ) -> None:
-        """Email members through Open Humans (spec §2.4)."""
+        """Email members through Open Humans."""
         await self._post(
             "message/", message_body(subject, message, project_member_ids, all_members)
         )

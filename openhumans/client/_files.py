@@ -1,6 +1,6 @@
 """Choosing a member's files, and streaming one down (private: use ``openhumans.client``).
 
-Downloads follow the file's ``download_url`` (spec §2.9): the Open Humans redirector, which
+Downloads follow the file's ``download_url``: the Open Humans redirector, which
 needs no token, then a short-lived storage URL. Neither request carries the member's token.
 A refused link (its one-hour key expired) is retried once with the fresh ``download_url`` of
 a new listing. The bytes are streamed in chunks: memory stays constant whatever the size.
@@ -245,7 +245,7 @@ def count_chunk(written: int, chunk: bytes, file_id: int, max_bytes: int | None)
 
 
 class LinkRefused(Exception):
-    """A download link refused with 403: expired, or a wrong key (spec §2.9)."""
+    """A download link refused with 403: expired, or a wrong key."""
 
     def __init__(self, response: httpx.Response, url: httpx.URL) -> None:
         self.response = response

@@ -53,7 +53,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class _RedactTokensFilter(logging.Filter):
-    """Redact token-like query values in httpx's own request log lines (spec §5.2)."""
+    """Redact token-like query values in httpx's own request log lines."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and record.args:
@@ -266,7 +266,7 @@ def parse_body(response: httpx.Response) -> Any:
 
 
 def normalise_errors(body: Any) -> dict[str, list[str]]:
-    """Turn either 400 envelope of spec §A.4 into one ``{field: [message, ...]}`` map."""
+    """Turn either of Open Humans' two 400 error envelopes into one ``{field: [messages]}`` map."""
     if isinstance(body, Mapping) and isinstance(body.get("errors"), Mapping):
         body = body["errors"]
     if not isinstance(body, Mapping):
@@ -294,7 +294,7 @@ def _response_error_args(response: httpx.Response, url: object) -> tuple[Any, di
 
 
 def api_error_for(response: httpx.Response, *, url: object = None) -> OpenHumansAPIResponseError:
-    """Map an error response of the project API to the exception a caller handles (spec §A.3).
+    """Map an error response of the project API to the exception a caller handles.
 
     ``url`` overrides the URL reported (e.g. a presigned URL without its credentials).
     """
@@ -318,7 +318,7 @@ def api_error_for(response: httpx.Response, *, url: object = None) -> OpenHumans
 def storage_error_for(
     response: httpx.Response, *, url: object = None
 ) -> OpenHumansAPIResponseError:
-    """Map an error response of the storage host (the upload PUT, spec §2.6) to an exception.
+    """Map an error response of the storage host (the upload PUT) to an exception.
 
     As :func:`api_error_for`, except that a 401 there says nothing about the member's token.
     """
@@ -329,7 +329,7 @@ def storage_error_for(
 
 
 def oauth_error_for(response: httpx.Response, *, url: object = None) -> OpenHumansAPIResponseError:
-    """Map an error response of the OAuth2 token endpoint to an exception (spec §1.3)."""
+    """Map an error response of the OAuth2 token endpoint to an exception."""
     status = response.status_code
     body, kw = _response_error_args(response, url)
     if isinstance(body, Mapping) and isinstance(body.get("error"), str):

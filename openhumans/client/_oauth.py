@@ -64,7 +64,7 @@ def authorize_url(
     scope: str | Iterable[str] | None = None,
     base_url: str = DEFAULT_BASE_URL,
 ) -> str:
-    """Return the URL to send the member's browser to (spec §1.1); raise InvalidArgumentError."""
+    """Return the URL to send the member's browser to; raise InvalidArgumentError."""
     params = {
         "client_id": _require_str("client_id", client_id),
         "response_type": "code",
@@ -133,7 +133,7 @@ def exchange_code(
     transport: httpx.BaseTransport | None = None,
     shared: bool = False,
 ) -> TokenSet:
-    """Exchange an authorization code for tokens (spec §1.2).
+    """Exchange an authorization code for tokens.
 
     ``shared=True`` sends it through the process's shared pool (see
     :meth:`OpenHumansClient.shared`). Raises InvalidGrantError (bad/used code, wrong
@@ -168,7 +168,7 @@ def refresh(
     transport: httpx.BaseTransport | None = None,
     shared: bool = False,
 ) -> TokenSet:
-    """Trade a refresh token for a new pair; the old access token dies at once (spec §1.4).
+    """Trade a refresh token for a new pair; the old access token dies at once.
 
     ``shared=True`` uses the process's shared pool. Raises InvalidGrantError (refresh
     token unknown, revoked or rotated), OAuthError,

@@ -11,7 +11,7 @@ from openhumans.exceptions import OpenHumansAPIResponseError, redact_url
 
 
 def parse_datetime(value: Any) -> datetime | None:
-    """Parse an ISO 8601 datetime as Open Humans sends it (spec §A.4: ``Z`` suffix)."""
+    """Parse an ISO 8601 datetime as Open Humans sends it (with a ``Z`` suffix)."""
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -28,7 +28,7 @@ def _malformed(what: str, err: Exception | None = None) -> OpenHumansAPIResponse
 
 @dataclass(frozen=True)
 class DataFile:
-    """One completed file, as listed by exchange-member (spec §2.2)."""
+    """One completed file, as listed by exchange-member."""
 
     id: int
     basename: str
@@ -67,7 +67,7 @@ class DataFile:
 
 @dataclass(frozen=True)
 class Member:
-    """A project member and their files (spec §2.2, §2.3)."""
+    """A project member and their files."""
 
     project_member_id: str
     created: datetime | None
@@ -127,7 +127,7 @@ class Replacement(NamedTuple):
 
 @dataclass(frozen=True)
 class UploadTarget:
-    """A started direct upload (spec §2.6 step 1): the file's id and where to PUT its bytes."""
+    """A started direct upload (step 1): the file's id and where to PUT its bytes."""
 
     id: int
     # The presigned URL is a credential for six hours: keep it out of reprs.
@@ -151,7 +151,7 @@ class TokenSet:
 
     @classmethod
     def from_response(cls, body: Any, *, now: datetime | None = None) -> TokenSet:
-        """Build from a token endpoint body (spec §1.2); raise if it lacks a field."""
+        """Build from a token endpoint body; raise if it lacks a field."""
         if not isinstance(body, Mapping):
             raise _malformed("token response")
         try:

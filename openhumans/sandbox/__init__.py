@@ -42,9 +42,9 @@ of :class:`SandboxClient` (and so :class:`Sandbox`) is one call to it:
 
 ``SandboxClient(base_url)`` drives a sandbox running in another process the same way.
 
-Choices where the real server is buggy or cannot be copied (spec §6), and other deviations:
+Choices where the real server is buggy or cannot be copied, and other deviations:
 
-- Webhook without erasure: sent, with ``timestamp`` = the time of sending (spec §3.4; the
+- Webhook without erasure: sent, with ``timestamp`` = the time of sending (the
   server at HEAD crashes instead). A webhook URL that is not http(s) skips the webhook.
 - Webhook timeout: 30 s per POST (the server has none). A transport error is recorded in
   the webhook log, with no second POST, and the leave/remove request still succeeds.
@@ -55,9 +55,9 @@ Choices where the real server is buggy or cannot be copied (spec §6), and other
   is accepted, as on the server.
 - Master-token ``exchange-member/`` without ``project_member_id``: 400
   ``{"project_member_id":"project_member_id is invalid"}`` (the server answers 500).
-  Members who never joined count as unknown; a member who left is still listed (spec §2.2).
+  Members who never joined count as unknown; a member who left is still listed.
 - Master token sent only in a header to ``members/``: 500 with Django's HTML error page
-  once there is a member, exactly as the server (spec §A.2). Send ``?access_token=``.
+  once there is a member, exactly as the server. Send ``?access_token=``.
 - ``message/``: the message is stored in the sandbox inbox (``/_sandbox/inbox/``) instead of
   emailed. ``subject`` is the email subject as sent (``[Open Humans Project Message] ...``);
   ``project_subject`` is the raw value. The message is rendered with Django's standalone
@@ -85,12 +85,12 @@ Choices where the real server is buggy or cannot be copied (spec §6), and other
   is captured per member when they consent: members who joined before a change keep theirs.
 - Password grant: sandbox members have no password, so it always answers ``invalid_grant``
   "Invalid credentials given." (the server's answer to wrong credentials).
-- Of the public API (spec §2.10) only ``/api/public/datatypes/``, ``/api/public/datatype/<id>/``
+- Of the public API only ``/api/public/datatypes/``, ``/api/public/datatype/<id>/``
   and ``/api/public/project/<id>/`` are served: the sandbox's own project (404 unless
   approved, as on the server) and, as approved stand-ins with placeholder fields, the other
   projects it knows by id_label (requested sources, members' shared sources, files'
   sources). ``/oauth2/revoke_token/`` revokes a token pair (no webhook, membership
-  stays, as spec §1.5); introspection and OIDC routes are not served. DRF's browsable API
+  stays, as on Open Humans); introspection and OIDC routes are not served. DRF's browsable API
   (``Accept: text/html``, ``?format=api``) is a plain HTML page showing the same JSON, status
   and headers. CORS: ``Access-Control-Allow-Origin: *`` on ``/api/`` when an ``Origin`` is
   sent, and preflights are answered before authentication (django-cors-headers).
@@ -99,7 +99,7 @@ Choices where the real server is buggy or cannot be copied (spec §6), and other
   ``{"detail": ...}``), or, with ``drop_connection``, the socket is closed without an answer
   (``drop_connection`` alone drops every request). ``times=n`` limits a fault to n requests.
   The control plane itself is never faulted, nor logged in ``request_log()``.
-- Kinder than the server (which answers 500 to these, spec §6): a JSON body that is not an
+- Kinder than the server (which answers 500 to these): a JSON body that is not an
   object is a 400 ``non_field_errors``; a ``null`` metadata date is a 400 "Dates must be in
   ISO 8601 format"; ``datatypes`` that is JSON but not a list is a 400 "Could not parse";
   a list mixing ids and names is a 400 "don't match"; a numeric (non-string)

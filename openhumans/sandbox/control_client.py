@@ -89,7 +89,7 @@ class SandboxClient:
         return str(self.config()["master_token"])
 
     def expire_master_token(self) -> None:
-        """Make the master token past its 24 hours (spec §A.3: ``Expired token.``)."""
+        """Make the master token past its 24 hours (it is then refused: ``Expired token.``)."""
         self.configure(master_token_expires_in=-1)
 
     def regenerate_master_token(self) -> str:
@@ -159,7 +159,7 @@ class SandboxClient:
         return str(result["location"])
 
     def leave(self, pmid: str, erasure_requested: bool = False) -> list[dict[str, Any]]:
-        """The member leaves: revoke, delete their tokens, send the webhook (spec §3)."""
+        """The member leaves: revoke, delete their tokens, send the deauthorization webhook."""
         result = self._call(
             "POST", f"members/{pmid}/leave/", {"erasure_requested": erasure_requested}
         )
