@@ -389,3 +389,30 @@ def test_a_strict_bounce_happens_once(client, sandbox, settings, db):
     settings.SESSION_COOKIE_SAMESITE = "Strict"
     response = client.get("/openhumans/complete", {"state": "x", "openhumans_same_site": "1"})
     assert response.status_code == 400  # still no session: a plain "not valid" page
+
+
+def test_a_hundred_members_deleted_during_an_outage_are_each_told_once(
+    member_factory, sandbox, django_capture_on_commit_callbacks
+):
+    """Issue 12's outage test: every request fails, 100 members are deleted here; all stay
+    deleted locally with 100 notices pending; Open Humans back, one delivery run tells it
+    about each member exactly once."""
+    members = [member_factory(f"m{i}") for i in range(100)]
+    pmids = {m.oh_id for m in members}
+    sandbox.set_fault(endpoint="/", error_rate=1.0, status=503)
+    for member in members:
+        with django_capture_on_commit_callbacks(execute=True):  # the send after commit fails
+            member.delete()
+    assert not OpenHumansMember.objects.exists()
+    assert set(PendingDeauthNotice.objects.values_list("project_member_id", flat=True)) == pmids
+    assert all(sandbox.member(pmid)["active"] for pmid in pmids)
+    with pytest.raises(CommandError):  # notices still pending: a non-zero exit
+        call_command("openhumans_retry_deauth", stdout=io.StringIO())
+    assert PendingDeauthNotice.objects.count() == 100
+
+    sandbox.clear_faults()
+    sandbox.clear_request_log()
+    call_command("openhumans_retry_deauth", stdout=io.StringIO())
+    assert not PendingDeauthNotice.objects.exists()
+    assert not any(sandbox.member(pmid)["active"] for pmid in pmids)
+    assert api_requests(sandbox, "remove-members/") == 100  # once each
