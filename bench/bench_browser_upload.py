@@ -110,7 +110,8 @@ def log_in(page: Any, site: str, oh: Any) -> str:
     page.fill("input[name=new_username]", f"bench{time.time_ns() % 10**8}")
     page.get_by_role("button", name="Authorize project").click()
     page.wait_for_url(site + "/dashboard/")
-    return re.search(r"\d{8}", page.locator(".who").inner_text()).group(0)  # type: ignore[union-attr]
+    # The header shows the Open Humans username; the member id is in data-member-id.
+    return str(page.locator(".who").get_attribute("data-member-id"))
 
 
 def browser_upload(page: Any, path: Path, pid: int) -> dict[str, float]:
