@@ -8,6 +8,7 @@ environment, and comes with tests that run against the sandbox (``oh_sandbox``).
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
 __all__ = ["TEMPLATE_DIR", "create_project"]
@@ -20,9 +21,17 @@ RENDERED_EXTENSIONS = ["py", "ini", "md", "txt"]
 def create_project(name: str, directory: str | None = None) -> Path:
     """Make project ``name`` in ``directory`` (default: a new ``./name``); return its path.
 
-    Raises django.core.management.CommandError for a bad name or an existing directory.
+    Raises django.core.management.CommandError for a bad name or an existing directory, or
+    when Django's tasks framework (the import job runs on it) is not installed.
     """
     from django.conf import settings
+    from django.core.management import CommandError
+
+    if find_spec("django.tasks") is None and find_spec("django_tasks") is None:
+        raise CommandError(
+            "The project's import job runs on Django's tasks framework, built into Django 6; "
+            "on Django 5.2 install the backport first: pip install 'django-open-humans[jobs]'"
+        )
     from django.core.management import call_command
     from django.core.management.commands.startproject import Command as StartProject
 
