@@ -124,7 +124,7 @@ def test_check_w002_without_the_backend(settings):
     assert "openhumans.W002" in ids(check_settings())
 
 
-def test_checks_are_registered_with_django(settings):
+def test_checks_are_registered_with_django(settings, db):  # model checks may query (JSONField)
     delattr(settings, "OPENHUMANS_CLIENT_ID")
     assert "openhumans.E001" in ids(run_checks())
 
