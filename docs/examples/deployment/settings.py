@@ -1,6 +1,8 @@
 # Production settings for a project using django-open-humans (added to settings.py).
 import os
 
+import django
+
 DEBUG = False
 SECRET_KEY = os.environ["DJANGO_SECRET_KEY"]
 ALLOWED_HOSTS = [os.environ.get("SITE_HOST", "study.example.org")]
@@ -25,3 +27,8 @@ CSRF_COOKIE_SECURE = True
 # The login's state lives in the session; Lax (the default) lets it come back from
 # Open Humans' redirect, Strict would not.
 SESSION_COOKIE_SAMESITE = "Lax"
+
+# Error reports go out by SMTP: Django's default, but 6.1's startproject writes a console
+# mailer (MAILERS) that its deploy check refuses.
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend"}}
