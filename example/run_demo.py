@@ -48,6 +48,12 @@ def _default_sigint() -> None:
     # Run in each child before exec: a parent that ignores SIGINT (a background job, nohup,
     # some CI runners) would pass SIG_IGN on, and the servers could not be stopped cleanly.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # And should this script die without stopping them (kill -9), Linux ends them too.
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
 
 
 def keep_state_consistent(db: Path, state: Path) -> None:
@@ -131,6 +137,7 @@ def main() -> int:
     # Ctrl-C and SIGTERM stop the demo even when this script inherited SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)  # the terminal closed: stop the servers too
     try:
         procs.append(subprocess.Popen(sandbox_cmd, **popen))
         wait_for_port(sandbox_port, procs[0], "Open Humans sandbox")

@@ -86,3 +86,50 @@ def test_run_demo_serves_and_stops_on_ctrl_c(tmp_path):
         raise AssertionError(f"something still listens on {port}")
     # The sandbox saved its state on the way out: the member is there next time.
     assert "kept" in (tmp_path / "state.json").read_text()
+
+
+def test_run_demo_stops_its_servers_when_killed_or_its_terminal_closes(tmp_path):
+    for how in (signal.SIGHUP, signal.SIGKILL):
+        site_port, sandbox_port = free_port(), free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENHUMANS_", "DJANGO_"))}
+        env.update(
+            DEMO_PORT=str(site_port),
+            SANDBOX_PORT=str(sandbox_port),
+            DEMO_DB=str(tmp_path / f"db-{how}.sqlite3"),
+            DEMO_STATE_FILE=str(tmp_path / f"state-{how}.json"),
+            PYTHONUNBUFFERED="1",
+        )
+        proc = subprocess.Popen(
+            [sys.executable, str(EXAMPLE_DIR / "run_demo.py")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                line = proc.stdout.readline()
+                assert line, "run_demo.py exited early"
+                if "The demo is running" in line:
+                    break
+            proc.send_signal(how)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        deadline = time.monotonic() + 15
+        listening = [site_port, sandbox_port]
+        while listening and time.monotonic() < deadline:
+            listening = [p for p in listening if _listens(p)]
+            time.sleep(0.2)
+        assert not listening, f"after {how!r}, something still listens on {listening}"
+
+
+def _listens(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+    except httpx.HTTPError:
+        return False
+    return True
