@@ -132,16 +132,42 @@ def _rewindable(stream: object) -> tuple[bool, int]:
     return False, 0
 
 
+def _rewinder(stream: Any) -> tuple[bool, Any]:
+    """(whether a retry may resend ``stream``, a function rewinding it before each try)."""
+    seekable, start = _rewindable(stream)
+
+    def rewind() -> None:
+        if seekable and hasattr(stream, "seek"):
+            stream.seek(start)  # rewound for the one retry after a 401
+
+    return seekable, rewind
+
+
+def _log_uploaded(member: OpenHumansMember, name: str, result: UploadResult) -> UploadResult:
+    logger.info("uploaded %s for Open Humans member %s as file %s", name, member.oh_id, result.id)
+    return result
+
+
+def _log_replaced(member: OpenHumansMember, filename: str, result: Replacement) -> Replacement:
+    logger.info(
+        "replaced %s for Open Humans member %s: new file %s, deleted %s",
+        filename,
+        member.oh_id,
+        result.file.id,
+        result.deleted,
+    )
+    return result
+
+
 def _send(
     member: OpenHumansMember,
     stream: Any,
     run: Any,
 ) -> Any:
-    seekable, start = _rewindable(stream)
+    seekable, rewind = _rewinder(stream)
 
     def operation(api: OpenHumansClient) -> Any:
-        if seekable and hasattr(stream, "seek"):
-            stream.seek(start)  # rewound for the one retry after a 401
+        rewind()
         return run(api)
 
     # A stream that cannot be rewound is not retried: a second try would send less.
@@ -169,13 +195,7 @@ def upload(
             stream, filename, metadata, datatypes=datatypes, max_bytes=max_bytes
         ),
     )
-    logger.info(
-        "uploaded %s for Open Humans member %s as file %s",
-        file_identifier or filename,
-        member.oh_id,
-        result.id,
-    )
-    return result
+    return _log_uploaded(member, file_identifier or filename, result)
 
 
 def upload_json(
@@ -212,14 +232,7 @@ def replace_file(
             source, filename, metadata, match=match, datatypes=datatypes, max_bytes=max_bytes
         ),
     )
-    logger.info(
-        "replaced %s for Open Humans member %s: new file %s, deleted %s",
-        filename,
-        member.oh_id,
-        result.file.id,
-        result.deleted,
-    )
-    return result
+    return _log_replaced(member, filename, result)
 
 
 # -- the same, as coroutines (async views and tasks) -----------------------------------------
@@ -302,11 +315,10 @@ async def aread_json(member: OpenHumansMember, file: Any, *, max_bytes: Any = DE
 
 
 async def _asend(member: OpenHumansMember, stream: Any, run: Any) -> Any:
-    seekable, start = _rewindable(stream)
+    seekable, rewind = _rewinder(stream)
 
     async def operation(api: AsyncOpenHumansClient) -> Any:
-        if seekable and hasattr(stream, "seek"):
-            stream.seek(start)
+        rewind()
         return await run(api)
 
     return await acall(member, operation, retry=seekable)
@@ -332,13 +344,7 @@ async def aupload(
             stream, filename, metadata, datatypes=datatypes, max_bytes=max_bytes
         ),
     )
-    logger.info(
-        "uploaded %s for Open Humans member %s as file %s",
-        file_identifier or filename,
-        member.oh_id,
-        result.id,
-    )
-    return result
+    return _log_uploaded(member, file_identifier or filename, result)
 
 
 async def aupload_json(
@@ -375,11 +381,4 @@ async def areplace_file(
             source, filename, metadata, match=match, datatypes=datatypes, max_bytes=max_bytes
         ),
     )
-    logger.info(
-        "replaced %s for Open Humans member %s: new file %s, deleted %s",
-        filename,
-        member.oh_id,
-        result.file.id,
-        result.deleted,
-    )
-    return result
+    return _log_replaced(member, filename, result)
