@@ -27,36 +27,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+from generated import GeneratedFile  # bench/, on sys.path when run from there
 
 from openhumans.client import OpenHumansClient, refresh
 
 META = {"description": "benchmark", "tags": ["bench"]}
-
-
-class GeneratedFile(io.RawIOBase):
-    """A seekable stream of ``size`` bytes that exists only as a length (nothing on disk)."""
-
-    def __init__(self, size: int) -> None:
-        self.size, self.pos = size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self.pos = {0: offset, 1: self.pos + offset, 2: self.size + offset}[whence]
-        return self.pos
-
-    def readinto(self, buffer: Any) -> int:
-        n = max(0, min(len(buffer), self.size - self.pos))
-        buffer[:n] = b"\x5a" * n
-        self.pos += n
-        return n
 
 
 def _free_port() -> int:
@@ -209,12 +184,14 @@ def bench_upload_memory(base: str, megabytes: int) -> list[tuple[str, str, str, 
         variants: list[tuple[str, Callable[[], Any]]] = [
             (
                 "client.upload (streamed)",
-                lambda: client.upload(io.BufferedReader(GeneratedFile(size)), "big.bin", META),
+                lambda: client.upload(
+                    io.BufferedReader(GeneratedFile(size, b"\x5a")), "big.bin", META
+                ),
             ),
             (
                 "buffered baseline: upload(stream.read())",
                 lambda: client.upload(
-                    io.BufferedReader(GeneratedFile(size)).read(), "big.bin", META
+                    io.BufferedReader(GeneratedFile(size, b"\x5a")).read(), "big.bin", META
                 ),
             ),
         ]

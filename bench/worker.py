@@ -24,6 +24,8 @@ import traceback
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from generated import GeneratedFile  # bench/, on sys.path when run as a script
+
 META = {"description": "benchmark", "tags": ["bench"]}
 SMALL = b"x" * 10 * 1024
 
@@ -132,32 +134,6 @@ class Control:
         if response.status >= 400:
             raise RuntimeError(f"control plane {path}: {response.status} {data[:200]!r}")
         return json.loads(data)
-
-
-class GeneratedFile(io.RawIOBase):
-    """A seekable stream of ``size`` zero bytes that exists only as a length."""
-
-    def __init__(self, size: int) -> None:
-        self.size, self.pos = size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self.pos = {0: offset, 1: self.pos + offset, 2: self.size + offset}[whence]
-        return self.pos
-
-    def readinto(self, buffer: Any) -> int:
-        n = max(0, min(len(buffer), self.size - self.pos))
-        buffer[:n] = bytes(n)
-        self.pos += n
-        return n
 
 
 class SSLCounter:
