@@ -29,11 +29,16 @@ def _touches_a_token(lookup: str) -> bool:
 
 
 class _NoTokenLookups:
-    """Refuse changelist filters on token fields (a 400), whoever asks.
+    """Refuse changelist filters on token fields (a 400), whoever asks; never load tokens.
 
     Django allows any lookup on a model's own fields by URL: with ``?refresh_token__regex=^a``
     a staff member with only the view permission rebuilt a token character by character.
+    The token fields are deferred too: never decrypted for a page, and a saved change form
+    writes only the fields it loaded, so it cannot put back a pair a refresh just replaced.
     """
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).defer(*TOKEN_FIELDS)  # type: ignore[misc]
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         if _touches_a_token(lookup):

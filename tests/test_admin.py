@@ -54,6 +54,27 @@ def test_saving_the_change_form_keeps_the_tokens(admin_client, member_factory):
     assert not saved.public and not saved.oh_deauth
 
 
+def test_saving_the_change_form_never_puts_back_a_replaced_pair(admin_client, member_factory):
+    from django.db.models.signals import pre_save
+
+    member = member_factory()
+
+    def refreshed_meanwhile(sender, instance, **kwargs):
+        # Another process rotates the pair between the admin's read and its write.
+        OpenHumansMember.objects.filter(pk=instance.pk).update(
+            access_token="rotated-access", refresh_token="rotated-refresh"
+        )
+
+    pre_save.connect(refreshed_meanwhile, sender=OpenHumansMember, dispatch_uid="race")
+    try:
+        response = admin_client.post(f"{CHANGELIST}{member.pk}/change/", {"user": member.user_id})
+    finally:
+        pre_save.disconnect(sender=OpenHumansMember, dispatch_uid="race")
+    assert response.status_code == 302
+    saved = OpenHumansMember.objects.get()
+    assert (saved.access_token, saved.refresh_token) == ("rotated-access", "rotated-refresh")
+
+
 def test_search_by_oh_id_and_username(admin_client, member_factory):
     alice, bob = member_factory("alice"), member_factory("bob")
     by_id = admin_client.get(CHANGELIST, {"q": alice.oh_id})
