@@ -4,11 +4,13 @@ openhumans.E001  a required setting is missing
 openhumans.E002  a base URL setting is not an absolute http(s) URL
 openhumans.E003  a numeric setting (timeout, state age, upload or read size) is not a valid number
 openhumans.E004  OPENHUMANS_MASTER_TOKEN is not a usable token
+openhumans.E005  OPENHUMANS_TOKEN_KEYS is not a list of long secret strings
 openhumans.W001  no OPENHUMANS_WEBHOOK_SECRET while DEBUG is off
 openhumans.W002  OpenHumansBackend is not in AUTHENTICATION_BACKENDS
 openhumans.W003  an OPENHUMANS_* setting this app does not know but nearly matches (a typo?)
 openhumans.W004  OPENHUMANS_CLIENT_ID or _SECRET still holds a placeholder from the docs
 openhumans.W005  a SQLite database configured so that concurrent requests can fail
+openhumans.W006  no OPENHUMANS_TOKEN_KEYS while DEBUG is off: tokens encrypted with SECRET_KEY
 """
 
 from __future__ import annotations
@@ -59,6 +61,19 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 hint="Set a webhook secret on your Open Humans project page and in "
                 "OPENHUMANS_WEBHOOK_SECRET.",
                 id="openhumans.W001",
+            )
+        )
+    if not settings.DEBUG and not getattr(settings, "OPENHUMANS_TOKEN_KEYS", None):
+        messages.append(
+            Warning(
+                "OPENHUMANS_TOKEN_KEYS is not set: the members' tokens are encrypted with a key "
+                "derived from SECRET_KEY, so changing SECRET_KEY without keeping the old one in "
+                "SECRET_KEY_FALLBACKS makes every member log in again.",
+                hint="Set OPENHUMANS_TOKEN_KEYS = [<a new long random secret>, SECRET_KEY] "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(48))'), keep the new "
+                "secret apart from SECRET_KEY, run manage.py openhumans_reencrypt_tokens, then "
+                "drop SECRET_KEY from the list.",
+                id="openhumans.W006",
             )
         )
     if BACKEND_PATH not in settings.AUTHENTICATION_BACKENDS:

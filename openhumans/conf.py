@@ -52,6 +52,22 @@ def _token_or_none(value: Any) -> str | None:
     return "must be the project's master access token (printable ASCII, no spaces), or None."
 
 
+def _token_keys(value: Any) -> str | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, list | tuple)
+        and value
+        and all(isinstance(key, str) and len(key) >= 32 for key in value)
+    ):
+        return None
+    # Never echo the value: it is a secret.
+    return (
+        "must be a non-empty list of secret strings of at least 32 characters (the first "
+        "encrypts, every one decrypts), or None to derive the keys from SECRET_KEY."
+    )
+
+
 @dataclass(frozen=True)
 class Setting:
     """One setting: its default (None: not set), whether it is required, its validator."""
@@ -98,6 +114,9 @@ SETTINGS: dict[str, Setting] = {
     # project-wide commands, and to tell a member whose token pair was lost from one who left
     # (and keep acting for them). It lasts 24 hours and is renewed on the project page.
     "OPENHUMANS_MASTER_TOKEN": Setting(None, False, _token_or_none, "openhumans.E004"),
+    # Keys encrypting the members' tokens at rest (openhumans.fields): the first encrypts,
+    # all decrypt (rotation). None: derived from SECRET_KEY and SECRET_KEY_FALLBACKS.
+    "OPENHUMANS_TOKEN_KEYS": Setting(None, False, _token_keys, "openhumans.E005"),
 }
 
 #: Views of the table, for the docs' tests and for readers: name -> default, required names.

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from .conf import get_setting
 from .exceptions import OpenHumansConfigurationError
 
-__all__ = ["busy_timeout", "lock_for_write", "set_busy_timeout"]
+__all__ = ["busy_timeout", "compare_and_update", "lock_for_write", "set_busy_timeout"]
 
 
 def lock_for_write(model: Any, using: str | None = None) -> None:
@@ -34,6 +34,22 @@ def lock_for_write(model: Any, using: str | None = None) -> None:
     with connection.cursor() as cursor:
         # A write that changes nothing still makes SQLite take the write (RESERVED) lock.
         cursor.execute(f"UPDATE {table} SET {column} = {column} WHERE 0")  # noqa: S608
+
+
+def compare_and_update(model: Any, pk: Any, field: str, expected: Any, **values: Any) -> bool:
+    """Update row ``pk`` with ``values`` if its ``field`` still holds ``expected``; say if so.
+
+    For the encrypted token columns, which SQL cannot compare (their encryption is
+    randomized): the row is locked, read, and compared in Python.
+    """
+    manager = model._default_manager
+    with transaction.atomic(using=router.db_for_write(model)):
+        lock_for_write(model)
+        rows = manager.select_for_update().filter(pk=pk)
+        current = rows.values_list(field, flat=True).first()
+        if current is None or current != expected:
+            return False
+        return bool(manager.filter(pk=pk).update(**values))
 
 
 def busy_timeout() -> float:

@@ -28,7 +28,7 @@ from django.views.decorators.debug import sensitive_variables
 from . import client as oh_client
 from .client import check_message_args
 from .conf import get_setting, redirect_uri
-from .db import lock_for_write
+from .db import compare_and_update, lock_for_write
 from .exceptions import (
     InvalidArgumentError,
     InvalidGrantError,
@@ -38,6 +38,7 @@ from .exceptions import (
     OpenHumansConnectionError,
     ReauthorizationRequiredError,
 )
+from .fields import EncryptedTokenField
 from .member_files import MemberFilesMixin, file_selector
 from .tokens import (
     REFRESH_MARGIN,
@@ -130,9 +131,10 @@ class OpenHumansMember(MemberFilesMixin, models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     oh_id = models.CharField(max_length=16, primary_key=True, unique=True)
-    # TextField: Open Humans' tokens are 30 chars today, but nothing promises that.
-    access_token = models.TextField()
-    refresh_token = models.TextField()
+    # Encrypted at rest (openhumans.fields); text: Open Humans' tokens are 30 chars today,
+    # but nothing promises that.
+    access_token = EncryptedTokenField()
+    refresh_token = EncryptedTokenField()
     token_expires = models.DateTimeField()
     public = models.BooleanField(default=False)
     oh_deauth = models.BooleanField(default=False)
@@ -358,8 +360,14 @@ class OpenHumansMember(MemberFilesMixin, models.Model):
         except InvalidGrantError:
             # Not "the member left": a refresh whose answer we lost (a timeout, a dropped
             # connection, a killed worker) rotated the pair too (spec §1.4).
-            rows.filter(refresh_token=old_refresh).update(
-                needs_reauthorization=True, refresh_lease=None, updated=timezone.now()
+            compare_and_update(
+                type(self),
+                self.pk,
+                "refresh_token",
+                old_refresh,
+                needs_reauthorization=True,
+                refresh_lease=None,
+                updated=timezone.now(),
             )
             self.needs_reauthorization = True
             self._classify_refused()
@@ -389,9 +397,11 @@ class OpenHumansMember(MemberFilesMixin, models.Model):
                 )
                 if not stored:
                     # Deleted while we refreshed: its deauth notice holds the pair we rotated.
-                    PendingDeauthNotice.objects.filter(
-                        project_member_id=self.oh_id, refresh_token=old_refresh
-                    ).update(**fields)
+                    notices = PendingDeauthNotice.objects.filter(project_member_id=self.oh_id)
+                    for pk in notices.values_list("pk", flat=True):
+                        compare_and_update(
+                            PendingDeauthNotice, pk, "refresh_token", old_refresh, **fields
+                        )
                 return
             except OperationalError:  # "database is locked" beyond the busy timeout
                 if attempt == 4:

@@ -13,7 +13,9 @@ from django.db import models
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from .db import compare_and_update
 from .exceptions import BadRequestError, InvalidGrantError, InvalidTokenError, OpenHumansError
+from .fields import EncryptedTokenField
 from .tokens import REFRESH_MARGIN, client_for, master_token, refresh_pair, stored_time
 
 logger = logging.getLogger("openhumans.models")
@@ -29,8 +31,8 @@ class PendingDeauthNotice(models.Model):
     """
 
     project_member_id = models.CharField(max_length=16, db_index=True)
-    access_token = models.TextField()
-    refresh_token = models.TextField()
+    access_token = EncryptedTokenField()
+    refresh_token = EncryptedTokenField()
     token_expires = models.DateTimeField()
     created = models.DateTimeField(default=timezone.now, editable=False)
     attempts = models.PositiveIntegerField(default=0)
@@ -150,7 +152,11 @@ class PendingDeauthNotice(models.Model):
         self.access_token, self.refresh_token = tokens.access_token, tokens.refresh_token
         self.token_expires = stored_time(tokens.expires_at)
         # Stored at once, before it is used: the old refresh token is dead (spec §1.4).
-        type(self).objects.filter(pk=self.pk, refresh_token=old).update(
+        compare_and_update(
+            type(self),
+            self.pk,
+            "refresh_token",
+            old,
             access_token=self.access_token,
             refresh_token=self.refresh_token,
             token_expires=self.token_expires,

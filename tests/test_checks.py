@@ -131,6 +131,7 @@ def test_checks_are_registered_with_django(settings, db):  # model checks may qu
 
 def test_test_settings_pass_the_checks(settings):
     settings.OPENHUMANS_WEBHOOK_SECRET = "abcdefghijklmnop"
+    settings.OPENHUMANS_TOKEN_KEYS = ["k" * 32]
     assert check_settings() == []
 
 

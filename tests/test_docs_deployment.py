@@ -38,6 +38,7 @@ def test_production_settings_pass_djangos_deploy_checks(tmp_path):
         "OPENHUMANS_CLIENT_ID": "Zq8s0",
         "OPENHUMANS_CLIENT_SECRET": "a8Kd03mQx",
         "OPENHUMANS_WEBHOOK_SECRET": "w" * 32,
+        "TOKEN_ENCRYPTION_KEY": "t" * 48,
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

@@ -67,6 +67,11 @@ def test_upgrade_from_0_2_0_keeps_members_usable(sandbox, django_user_model):
 
         member = OpenHumansMember.objects.get()
         assert member.user == user and member.created and member.updated
+        with connection.cursor() as cursor:  # 0.2.0's plain-text tokens are now encrypted
+            cursor.execute("SELECT access_token, refresh_token FROM openhumans_openhumansmember")
+            stored = cursor.fetchone()
+        assert tokens["access_token"] not in stored[0] and stored[0].startswith("ohenc1:")
+        assert tokens["refresh_token"] not in stored[1] and stored[1].startswith("ohenc1:")
         assert member.list_files() == []
         sandbox.expire_access_tokens(pmid)
         OpenHumansMember.objects.update(token_expires=timezone.now())

@@ -13,6 +13,9 @@ OPENHUMANS_CLIENT_ID = os.environ["OPENHUMANS_CLIENT_ID"]
 OPENHUMANS_CLIENT_SECRET = os.environ["OPENHUMANS_CLIENT_SECRET"]
 # The same secret as on your project's page: only Open Humans can call the deauth webhook.
 OPENHUMANS_WEBHOOK_SECRET = os.environ["OPENHUMANS_WEBHOOK_SECRET"]
+# Encrypts the members' tokens in the database: a secret of its own, not SECRET_KEY
+# (rotate by putting a new one first, then manage.py openhumans_reencrypt_tokens).
+OPENHUMANS_TOKEN_KEYS = [os.environ["TOKEN_ENCRYPTION_KEY"]]
 # Seconds a call to Open Humans may take in all; keep it below the web server's timeout.
 OPENHUMANS_TIMEOUT = 10
 
