@@ -293,6 +293,33 @@ def test_templates_and_notices_go_through_translation(member_client, sandbox, se
     assert ">Datei:</label>" in upload_form
 
 
+def test_the_reconnect_and_bounce_pages_go_through_translation(
+    member_client, sandbox, settings, tmp_path
+):
+    """The pages of issue 10 (tokens lost) and of a SameSite=Strict login are marked too."""
+    write_mo(
+        tmp_path / "de" / "LC_MESSAGES" / "django.mo",
+        {
+            "Please reconnect Open Humans": "Bitte Open Humans neu verbinden",
+            "Logging you in…": "Anmeldung…",
+            'Logging you in… <a href="%(target)s">Continue</a> if nothing happens.': (
+                'Anmeldung… <a href="%(target)s">Weiter</a>, falls nichts passiert.'
+            ),
+        },
+    )
+    settings.LOCALE_PATHS = [str(tmp_path)]
+    settings.SESSION_COOKIE_SAMESITE = "Strict"
+    OpenHumansMember.objects.update(needs_reauthorization=True)
+    with translation.override("de"):
+        reconnect = member_client.get("/openhumans/list/")
+        bounce = Client().get("/openhumans/complete", {"state": "x", "code": "y"})
+    assert reconnect.status_code == 403
+    assert "<h1>Bitte Open Humans neu verbinden</h1>" in reconnect.content.decode()
+    page = bounce.content.decode()
+    assert "<title>Anmeldung…</title>" in page and '<html lang="de">' in page
+    assert re.search(r'<a href="/openhumans/complete\?[^"]*&amp;[^"]*">Weiter</a>, falls', page)
+
+
 def test_locale_directory_is_ready_for_translators():
     from pathlib import Path
 
