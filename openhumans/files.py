@@ -12,9 +12,10 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from asgiref.sync import sync_to_async
+from django.views.decorators.debug import sensitive_variables
 
 from .client import (
     AsyncOpenHumansClient,
@@ -31,7 +32,8 @@ from .client import (
     json_bytes,
 )
 from .conf import get_setting
-from .exceptions import InvalidTokenError
+from .exceptions import InvalidTokenError, ReauthorizationRequiredError
+from .tokens import master_token
 
 if TYPE_CHECKING:
     from .models import OpenHumansMember
@@ -251,18 +253,43 @@ def async_client_for(access_token: str) -> AsyncOpenHumansClient:
     )
 
 
+@sensitive_variables()
 async def acall(member: OpenHumansMember, operation: Any, *, retry: bool = True) -> Any:
-    """Run ``operation(async_client)`` with a fresh token; retry once after a 401."""
-    token = await sync_to_async(member.get_access_token)()
+    """Run ``operation(async_client)`` with a fresh token; retry once after a 401.
+
+    As the sync methods do, a member needing re-authorization is served with
+    OPENHUMANS_MASTER_TOKEN when it is set, and a member who left (``oh_deauth``) never is.
+    """
+    try:
+        token = await sync_to_async(member.get_access_token)()
+    except ReauthorizationRequiredError:
+        return await _acall_as_project(member, operation)
     try:
         return await operation(async_client_for(token))
     except InvalidTokenError:
         if not retry:
             raise
-        token = await sync_to_async(member._access_token)(
-            None, None, force=False, stale_token=token
-        )
+        try:
+            token = await sync_to_async(member._access_token)(
+                None, None, force=False, stale_token=token
+            )
+        except ReauthorizationRequiredError:
+            return await _acall_as_project(member, operation)
         return await operation(async_client_for(token))
+
+
+@sensitive_variables()
+async def _acall_as_project(member: OpenHumansMember, operation: Any) -> Any:
+    """``operation`` run with the master-token async client acting for ``member``."""
+    from .models import _ActingFor  # models imports this module (through member_files)
+
+    master = master_token()
+    if master is None or member.oh_deauth:
+        raise member._unusable() or ReauthorizationRequiredError(member.oh_id)
+    # _ActingFor names the sync client in its signature; it only reads each method's
+    # signature and binds the member's id, which works on the coroutine methods as well.
+    acting = _ActingFor(cast(OpenHumansClient, async_client_for(master)), member.oh_id)
+    return await operation(cast(AsyncOpenHumansClient, acting))
 
 
 async def alist_files(member: OpenHumansMember, **filters: Any) -> list[dict[str, Any]]:

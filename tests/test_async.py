@@ -10,11 +10,13 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
+from openhumans import client as oh_client
 from openhumans.client import AsyncOpenHumansClient
 from openhumans.exceptions import (
     FileTooLargeError,
     InvalidArgumentError,
     MemberDeauthorizedError,
+    ReauthorizationRequiredError,
     ServerError,
     UnknownFileError,
 )
@@ -169,3 +171,119 @@ async def test_member_a_delete_message_and_token(sandbox, amember):
         await amember.adelete_single_file(file_id="x.csv")
     with pytest.raises(InvalidArgumentError):
         await amember.amessage("Hi", "")
+
+
+# -- issue 10: a member whose tokens were lost, served with the master token -----------------
+
+
+def lose_tokens(sandbox: Any, member: OpenHumansMember) -> None:
+    """Their pair dies on Open Humans' side (a refresh whose answer we never got, spec §1.4)."""
+    oh_client.refresh(
+        refresh_token=member.refresh_token,
+        client_id=sandbox.client_id,
+        client_secret=sandbox.client_secret,
+        base_url=sandbox.base_url,
+    )
+
+
+def api_calls(sandbox: Any) -> int:
+    """How many requests reached the Open Humans API (not the token endpoint, not storage)."""
+    return sum(1 for r in sandbox.request_log()["requests"] if r["path"].startswith("/api/"))
+
+
+async def flag_needs_reauthorization(member: OpenHumansMember) -> None:
+    await sync_to_async(OpenHumansMember.objects.filter(pk=member.pk).update)(
+        needs_reauthorization=True
+    )
+
+
+async def test_member_a_methods_with_lost_tokens_use_the_master_token(
+    sandbox, amember, settings, tmp_path
+):
+    settings.OPENHUMANS_MASTER_TOKEN = sandbox.master_token
+    lose_tokens(sandbox, amember)
+    await flag_needs_reauthorization(amember)
+    pmid = amember.oh_id
+    up = await amember.aupload(b"hello", "later.txt", META)
+    assert [f["id"] for f in sandbox.files(pmid)] == [up.id]  # stored for that member
+    assert [f["id"] for f in await amember.alist_files()] == [up.id]
+    assert (await amember.alatest_file(basename="later.txt"))["id"] == up.id
+    assert await amember.aread_text(up.id) == "hello"
+    assert await amember.adownload(up.id, tmp_path / "later.txt") == 5
+    new, deleted = await amember.areplace_file(b"again", "later.txt", META)
+    assert deleted == [up.id] and [f["id"] for f in sandbox.files(pmid)] == [new.id]
+    await amember.amessage("Hello", "still here")
+    assert [m["project_subject"] for m in sandbox.inbox(pmid)] == ["Hello"]
+    assert await amember.adelete_single_file(file_id=new.id) == [new.id]
+    await amember.aupload_json({"a": 1}, "a.json", META)
+    assert len(await amember.adelete_all_files()) == 1
+    assert sandbox.files(pmid) == []
+    stored = await sync_to_async(OpenHumansMember.objects.get)(pk=amember.pk)
+    assert stored.needs_reauthorization and not stored.oh_deauth  # still owes a login
+
+
+async def test_member_a_methods_use_the_master_token_after_a_refused_refresh(
+    sandbox, amember, settings
+):
+    # The stored token looks fresh: Open Humans answers 401, the refresh is refused, and the
+    # member (still in the project, says the master token) is served with the master token.
+    settings.OPENHUMANS_MASTER_TOKEN = sandbox.master_token
+    lose_tokens(sandbox, amember)
+    up = await amember.aupload(b"hello", "later.txt", META)
+    assert [f["id"] for f in sandbox.files(amember.oh_id)] == [up.id]
+    stored = await sync_to_async(OpenHumansMember.objects.get)(pk=amember.pk)
+    assert stored.needs_reauthorization and not stored.oh_deauth
+
+
+async def test_member_a_methods_with_lost_tokens_and_no_master_token(sandbox, amember):
+    lose_tokens(sandbox, amember)
+    with pytest.raises(ReauthorizationRequiredError):
+        await amember.aupload(b"hello", "later.txt", META)  # the 401, then a refused refresh
+    sandbox.clear_request_log()
+    calls = [
+        lambda: amember.alist_files(),
+        lambda: amember.alatest_file(),
+        lambda: amember.aread_bytes(1),
+        lambda: amember.aupload(b"hello", "later.txt", META),
+        lambda: amember.areplace_file(b"again", "later.txt", META),
+        lambda: amember.adelete_single_file(file_id=1),
+        lambda: amember.adelete_all_files(),
+        lambda: amember.amessage("Hello", "still here"),
+    ]
+    for call in calls:
+        with pytest.raises(ReauthorizationRequiredError):
+            await call()
+    assert api_calls(sandbox) == 0  # refused before any request
+    assert sandbox.files(amember.oh_id) == [] and sandbox.inbox(amember.oh_id) == []
+
+
+async def test_the_master_token_never_serves_a_member_who_left(sandbox, amember, settings):
+    settings.OPENHUMANS_MASTER_TOKEN = sandbox.master_token
+    sandbox.leave(amember.oh_id)
+    with pytest.raises(MemberDeauthorizedError) as info:
+        await amember.aupload(b"hello", "later.txt", META)
+    assert not isinstance(info.value, ReauthorizationRequiredError)
+    stored = await sync_to_async(OpenHumansMember.objects.get)(pk=amember.pk)
+    assert stored.oh_deauth and not stored.needs_reauthorization
+    sandbox.clear_request_log()
+    with pytest.raises(MemberDeauthorizedError) as info:
+        await amember.amessage("Hello", "still here")
+    assert not isinstance(info.value, ReauthorizationRequiredError)
+    assert api_calls(sandbox) == 0
+    assert sandbox.files(amember.oh_id) == [] and sandbox.inbox(amember.oh_id) == []
+
+
+def test_async_client_methods_take_the_member_id_as_the_sync_ones_do():
+    # The master-token client acting for a member binds ``project_member_id(s)`` to each
+    # method whose signature names it; one missing here would act for the whole project.
+    import inspect
+
+    from openhumans.client import OpenHumansClient
+
+    member_params = {"project_member_id", "project_member_ids"}
+    for name, method in inspect.getmembers(AsyncOpenHumansClient, inspect.iscoroutinefunction):
+        sync = getattr(OpenHumansClient, name, None)
+        if name.startswith("_") or sync is None:
+            continue
+        wanted = member_params & set(inspect.signature(sync).parameters)
+        assert wanted <= set(inspect.signature(method).parameters), name

@@ -176,7 +176,9 @@ def test_a_restarted_sandbox_never_traps_a_logged_in_person(client, sandbox):
     sandbox.reset()
 
     page = client.get("/openhumans/list/")
-    assert page.status_code == 403 and b"Open Humans access ended" in page.content
+    # Without the master token nobody can tell "left" from "tokens lost": asked to reconnect.
+    assert page.status_code == 403 and b"Please reconnect Open Humans" in page.content
+    assert b"Open Humans access ended" not in page.content  # not in the title either
 
     # Reconnecting brings back a new Open Humans account: it is not linked to this user...
     second = sandbox.create_member(username="alice")["project_member_id"]
@@ -291,6 +293,33 @@ def test_templates_and_notices_go_through_translation(member_client, sandbox, se
     assert "Abmelden" in html and '<html lang="de">' in html
     assert notices(response) == ["a.csv gelöscht."]
     assert ">Datei:</label>" in upload_form
+
+
+def test_the_reconnect_and_bounce_pages_go_through_translation(
+    member_client, sandbox, settings, tmp_path
+):
+    """The pages of issue 10 (tokens lost) and of a SameSite=Strict login are marked too."""
+    write_mo(
+        tmp_path / "de" / "LC_MESSAGES" / "django.mo",
+        {
+            "Please reconnect Open Humans": "Bitte Open Humans neu verbinden",
+            "Logging you in…": "Anmeldung…",
+            'Logging you in… <a href="%(target)s">Continue</a> if nothing happens.': (
+                'Anmeldung… <a href="%(target)s">Weiter</a>, falls nichts passiert.'
+            ),
+        },
+    )
+    settings.LOCALE_PATHS = [str(tmp_path)]
+    settings.SESSION_COOKIE_SAMESITE = "Strict"
+    OpenHumansMember.objects.update(needs_reauthorization=True)
+    with translation.override("de"):
+        reconnect = member_client.get("/openhumans/list/")
+        bounce = Client().get("/openhumans/complete", {"state": "x", "code": "y"})
+    assert reconnect.status_code == 403
+    assert reconnect.content.decode().count("Bitte Open Humans neu verbinden") == 2  # title, h1
+    page = bounce.content.decode()
+    assert "<title>Anmeldung…</title>" in page and '<html lang="de">' in page
+    assert re.search(r'<a href="/openhumans/complete\?[^"]*&amp;[^"]*">Weiter</a>, falls', page)
 
 
 def test_locale_directory_is_ready_for_translators():

@@ -310,9 +310,27 @@ class AsyncOpenHumansClient:
         files = [f async for f in self.iter_files(project_member_id=project_member_id)]
         return match_files(files, source=source, basename=basename, tag=tag, datatype=datatype)
 
-    async def latest_file(self, **filters: Any) -> DataFile | None:
+    async def latest_file(
+        self,
+        *,
+        source: str | None = None,
+        basename: str | None = None,
+        tag: str | None = None,
+        datatype: int | str | None = None,
+        project_member_id: str | None = None,
+    ) -> DataFile | None:
         """The newest file matching the filters of :meth:`list_files`, or None."""
-        return newest(await self.list_files(**filters))
+        # Named parameters, as the sync client's: the master-token client acting for a
+        # member (models._ActingFor) finds ``project_member_id`` in the signature.
+        return newest(
+            await self.list_files(
+                source=source,
+                basename=basename,
+                tag=tag,
+                datatype=datatype,
+                project_member_id=project_member_id,
+            )
+        )
 
     # -- reading files -------------------------------------------------------------------------
 
