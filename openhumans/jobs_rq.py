@@ -11,7 +11,10 @@ retrying of transient Open Humans errors, see :mod:`openhumans.jobs`)::
     # INSTALLED_APPS += ["django_rq"]; then run workers with:
     #   manage.py rqworker --with-scheduler --job-class openhumans.jobs_rq.Job
 
-Needs the ``rq`` extra (``pip install django-open-humans[rq]``).
+Needs the ``rq`` extra (``pip install django-open-humans[rq]``). django-tasks-rq is built on
+the ``django-tasks`` backport on every Django version, 6.x included (it runs ``django.tasks``
+tasks too), so this module uses the backport's types, as its base class does. On Django 6 the
+backend's signals are therefore ``django_tasks.signals``, not ``django.tasks.signals``.
 """
 
 from __future__ import annotations
