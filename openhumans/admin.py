@@ -219,25 +219,24 @@ class OpenHumansMemberAdmin(_NoTokenLookups, admin.ModelAdmin):
 
 @admin.register(PendingDeauthNotice)
 class PendingDeauthNoticeAdmin(_NoTokenLookups, admin.ModelAdmin):
-    """Deauthorization notices still owed to Open Humans, without their tokens."""
+    """Deauthorization notices still owed to Open Humans (outbox entries), without tokens."""
 
     list_display = (
         "project_member_id",
         "created",
+        "status",
         "attempts",
-        "last_attempt",
-        "gave_up",
+        "next_attempt",
         "last_error",
     )
-    list_filter = ("gave_up",)
+    list_filter = ("status",)
     search_fields = ("project_member_id",)
-    exclude = (*TOKEN_FIELDS, "token_expires")
-    readonly_fields = (
+    fields = readonly_fields = (
         "project_member_id",
         "created",
+        "status",
         "attempts",
-        "last_attempt",
-        "gave_up",
+        "next_attempt",
         "last_error",
     )
     actions = ("retry",)
@@ -260,8 +259,9 @@ class PendingDeauthNoticeAdmin(_NoTokenLookups, admin.ModelAdmin):
 
 
 @admin.register(OutboxEntry)
-class OutboxEntryAdmin(admin.ModelAdmin):
-    """Uploads, messages and deletions owed to Open Humans: pending, delivered or given up."""
+class OutboxEntryAdmin(_NoTokenLookups, admin.ModelAdmin):
+    """What is owed to Open Humans (uploads, messages, deletions, deauthorization notices):
+    pending, delivered or given up; never the files' bytes or the members' tokens."""
 
     list_display = (
         "id",
@@ -276,7 +276,8 @@ class OutboxEntryAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "kind")
     search_fields = ("project_member_id",)
-    exclude = ("content",)  # a member's data: not for the admin page
+    # A member's data and tokens: not for the admin page.
+    exclude = ("content", *TOKEN_FIELDS, "token_expires")
     readonly_fields = (
         "kind",
         "project_member_id",

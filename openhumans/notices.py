@@ -1,8 +1,11 @@
-"""PendingDeauthNotice: a remove-members call owed to Open Humans, kept until it is accepted.
+"""PendingDeauthNotice: the remove-members calls owed to Open Humans, in the outbox.
 
-Written by the deletion policy (:mod:`openhumans.webhooks`), sent after the deleting
-transaction commits or by ``manage.py openhumans_retry_deauth``; importable from
-``openhumans.models`` as documented.
+The deletion policy (:mod:`openhumans.webhooks`) queues one, in the deleting transaction,
+for each member deleted here (:func:`openhumans.outbox.queue_deauth`); the outbox delivers
+it after the commit (a task, or ``manage.py openhumans_deliver``), retries it with backoff,
+and ``manage.py openhumans_retry_deauth`` tries every one still owed, given-up ones too.
+:class:`PendingDeauthNotice` is the outbox's deauthorization entries not delivered yet
+(importable from ``openhumans.models``); :func:`remove_member` is how one is delivered.
 """
 
 from __future__ import annotations
@@ -15,38 +18,39 @@ from django.views.decorators.debug import sensitive_variables
 
 from .db import compare_and_update
 from .exceptions import BadRequestError, InvalidGrantError, InvalidTokenError, OpenHumansError
-from .fields import EncryptedTokenField
+from .outbox import OutboxEntry, deliver
 from .tokens import REFRESH_MARGIN, client_for, master_token, refresh_pair, stored_time
+
+__all__ = ["PendingDeauthNotice", "remove_member"]
 
 logger = logging.getLogger("openhumans.models")
 
 
-class PendingDeauthNotice(models.Model):
+class _Owed(models.Manager["PendingDeauthNotice"]):
+    def get_queryset(self) -> models.QuerySet[PendingDeauthNotice]:
+        return (
+            super()
+            .get_queryset()
+            .filter(kind=OutboxEntry.DEAUTH)
+            .exclude(status=OutboxEntry.DELIVERED)
+        )
+
+
+class PendingDeauthNotice(OutboxEntry):
     """A remove-members call owed to Open Humans for a member deleted here (DEAUTH_ON_DELETE).
 
-    Kept until Open Humans accepted it, so an outage never loses it; the tokens are the
-    deleted member's (needed to call remove-members) and are never shown. A notice that can
-    no longer be delivered with the member's tokens and no master token is kept too, marked
-    ``gave_up``, for a person to settle.
+    An outbox entry, kept until Open Humans accepted it, so an outage never loses it; the
+    tokens are the deleted member's (needed to call remove-members), encrypted and never
+    shown. A notice that cannot be delivered (the member's tokens refused and no master
+    token, or too many failed attempts) is kept too, given up (``gave_up``), for
+    ``openhumans_retry_deauth`` or a person to settle.
     """
 
-    project_member_id = models.CharField(max_length=16, db_index=True)
-    access_token = EncryptedTokenField()
-    refresh_token = EncryptedTokenField()
-    token_expires = models.DateTimeField()
-    created = models.DateTimeField(default=timezone.now, editable=False)
-    attempts = models.PositiveIntegerField(default=0)
-    last_attempt = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True, default="")
-    gave_up = models.BooleanField(
-        default=False,
-        help_text="The member's tokens were refused and no OPENHUMANS_MASTER_TOKEN is set: "
-        "remove the member on Open Humans by hand, then delete this notice.",
-    )
+    objects = _Owed()  # type: ignore[misc]
 
     class Meta:
+        proxy = True
         verbose_name = "pending deauthorization notice"
-        ordering = ["created"]
 
     def __str__(self) -> str:
         return f"<PendingDeauthNotice (project_member_id='{self.project_member_id}')>"
@@ -54,57 +58,30 @@ class PendingDeauthNotice(models.Model):
     def __repr__(self) -> str:
         return str(self)
 
-    @sensitive_variables()  # tokens in every frame below: never in error reports
+    def save(self, *args: object, **kwargs: object) -> None:
+        self.kind = OutboxEntry.DEAUTH
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def gave_up(self) -> bool:
+        """Whether delivery was given up (the last error says why); retried on demand only."""
+        return self.status == OutboxEntry.FAILED
+
     def send(self) -> bool:
-        """Tell Open Humans the member left; return True once done (the notice is deleted).
+        """Try to deliver the notice now, even a given-up one; True once Open Humans has it.
 
-        Never raises an OpenHumansError: a failure is recorded on the notice for a retry. A
-        401 is retried once after a refresh, then with OPENHUMANS_MASTER_TOKEN when set;
-        if none works the notice is kept, marked ``gave_up``. Another process may send the
-        same notice at once; it is never lost for that.
+        Never raises an OpenHumansError: a failure is recorded on the notice (its attempts,
+        last error and status are updated on this instance too). Another process may send
+        the same notice at once; it is never lost or sent twice for that.
         """
-        row = type(self).objects.filter(pk=self.pk)
-        try:
-            done = self._remove_member()
-        except _NoticeGone:
-            logger.info("deauth notice for member %s was sent elsewhere", self.project_member_id)
-            return False
-        except OpenHumansError as err:
-            self._record(row, f"{type(err).__name__}: {err}", gave_up=False)
-            logger.warning(
-                "deauth notice for member %s failed (attempt %d); kept for a retry: %s",
-                self.project_member_id,
-                self.attempts,
-                self.last_error,
-            )
-            return False
-        if not done:
-            self._record(
-                row,
-                "Open Humans refused the member's tokens and no OPENHUMANS_MASTER_TOKEN is set",
-                gave_up=True,
-            )
-            logger.error(
-                "deauth notice for member %s cannot be delivered with the member's tokens; "
-                "kept (gave_up): set OPENHUMANS_MASTER_TOKEN or remove them on Open Humans",
-                self.project_member_id,
-            )
-            return False
-        logger.info("told Open Humans that member %s left", self.project_member_id)
-        row.delete()
-        return True
-
-    def _record(self, row: models.QuerySet[PendingDeauthNotice], error: str, gave_up: bool) -> None:
-        self.attempts += 1
-        self.last_attempt = timezone.now()
-        self.last_error = error[:1000]
-        self.gave_up = gave_up
-        row.update(
-            attempts=self.attempts,
-            last_attempt=self.last_attempt,
-            last_error=self.last_error,
-            gave_up=gave_up,
-        )
+        type(self).objects.filter(
+            pk=self.pk, status__in=[OutboxEntry.PENDING, OutboxEntry.FAILED]
+        ).update(status=OutboxEntry.PENDING, next_attempt=timezone.now())
+        status = deliver(self.pk)
+        row = OutboxEntry.objects.filter(pk=self.pk).values("status", "attempts", "last_error")
+        for name, value in (row.first() or {}).items():
+            setattr(self, name, value)
+        return status == OutboxEntry.DELIVERED
 
     @sensitive_variables()  # tokens in every frame below: never in error reports
     def _remove_member(self) -> bool:
@@ -113,7 +90,7 @@ class PendingDeauthNotice(models.Model):
         for _attempt in range(2):
             try:
                 token = self._current_token(stale=token)
-            except InvalidGrantError:
+            except (InvalidGrantError, _NoPair):
                 break  # the refresh token is dead: only the master token can still do it
             try:
                 client_for(token).remove_members()
@@ -131,24 +108,25 @@ class PendingDeauthNotice(models.Model):
         """
         row = type(self).objects.filter(pk=self.pk).first()
         if row is None:
-            raise _NoticeGone
-        self.access_token, self.refresh_token = row.access_token, row.refresh_token
-        self.token_expires = row.token_expires
-        rotated_elsewhere = stale is not None and row.access_token != stale
-        due = self.token_expires - REFRESH_MARGIN < timezone.now()
+            raise _NoticeGone(f"deauthorization notice {self.pk} no longer exists")
+        access, old, expires = row.access_token, row.refresh_token, row.token_expires
+        if access is None or old is None or expires is None:
+            raise _NoPair
+        self.access_token, self.refresh_token, self.token_expires = access, old, expires
+        rotated_elsewhere = stale is not None and access != stale
+        due = expires - REFRESH_MARGIN < timezone.now()
         if rotated_elsewhere or not (due or stale is not None):
-            return self.access_token
-        old = self.refresh_token
+            return access
         try:
             tokens = refresh_pair(old)
         except InvalidGrantError:
             again = type(self).objects.filter(pk=self.pk).first()
             if again is None:
-                raise _NoticeGone from None
-            if again.refresh_token == old:
+                raise _NoticeGone(f"deauthorization notice {self.pk} no longer exists") from None
+            if again.refresh_token == old or again.access_token is None:
                 raise
             self.access_token, self.refresh_token = again.access_token, again.refresh_token
-            return self.access_token  # another sender rotated it first
+            return again.access_token  # another sender rotated it first
         self.access_token, self.refresh_token = tokens.access_token, tokens.refresh_token
         self.token_expires = stored_time(tokens.expires_at)
         # Stored at once, before it is used: the old refresh token is dead (spec §1.4).
@@ -161,7 +139,7 @@ class PendingDeauthNotice(models.Model):
             refresh_token=self.refresh_token,
             token_expires=self.token_expires,
         )
-        return self.access_token
+        return tokens.access_token
 
     @sensitive_variables()  # tokens in every frame below: never in error reports
     def _remove_as_project(self) -> bool:
@@ -177,5 +155,38 @@ class PendingDeauthNotice(models.Model):
         return True
 
 
-class _NoticeGone(Exception):
-    """The notice row was deleted by another sender."""
+@sensitive_variables()  # tokens in every frame below: never in error reports
+def remove_member(notice_id: int) -> bool:
+    """Deliver notice ``notice_id``: remove-members for its member; True once done.
+
+    A 401 is retried once after a refresh, then with OPENHUMANS_MASTER_TOKEN when set.
+    Raises an OpenHumansError when it could not be done: transient ones are retried by the
+    outbox; :class:`UndeliverableNoticeError` when nothing can deliver it.
+    """
+    notice = PendingDeauthNotice.objects.filter(pk=notice_id).first()
+    if notice is None:
+        raise _NoticeGone(f"deauthorization notice {notice_id} no longer exists")
+    if notice._remove_member():
+        logger.info("told Open Humans that member %s left", notice.project_member_id)
+        return True
+    logger.error(
+        "deauth notice for member %s cannot be delivered with the member's tokens; "
+        "kept (given up): set OPENHUMANS_MASTER_TOKEN or remove them on Open Humans",
+        notice.project_member_id,
+    )
+    raise UndeliverableNoticeError(
+        "Open Humans refused the member's tokens and no OPENHUMANS_MASTER_TOKEN is set: set "
+        "it, or remove the member on Open Humans by hand and delete this notice."
+    )
+
+
+class UndeliverableNoticeError(OpenHumansError):
+    """The member's tokens were refused and no master token is set: nothing can deliver it."""
+
+
+class _NoPair(Exception):
+    """The notice holds no token pair (only the master token can deliver it)."""
+
+
+class _NoticeGone(OpenHumansError):
+    """The notice row was deleted meanwhile (by a person, in the admin)."""

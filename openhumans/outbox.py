@@ -1,12 +1,15 @@
-"""OutboxEntry: an upload, message or file deletion owed to Open Humans, kept until delivered.
+"""OutboxEntry: a side effect owed to Open Humans, kept until delivered.
 
-A transactional outbox: :func:`queue_upload`, :func:`queue_message` and :func:`queue_delete`
+An upload, a message, a file deletion, or the deauthorization notice owed for a member
+deleted here (``OPENHUMANS_DEAUTH_ON_DELETE``; shown by
+:class:`openhumans.models.PendingDeauthNotice`). A transactional outbox:
+:func:`queue_upload`, :func:`queue_message`, :func:`queue_delete` and :func:`queue_deauth`
 write the entry in the caller's database transaction, so it exists exactly when the change
-that caused it was committed. It is delivered after the commit (by a task when Django's tasks
-framework is installed, otherwise inline), and ``manage.py openhumans_deliver`` delivers
-whatever is still pending (run it from cron). A transient failure (connection error, 5xx,
-429) is retried with exponential backoff and jitter; a permanent one (the member left, a
-refused request) or too many attempts gives the entry up, with the error kept on it.
+that caused it was committed. It is delivered after the commit (by a task when Django's
+tasks framework is installed, otherwise inline), and ``manage.py openhumans_deliver``
+delivers whatever is still pending (run it from cron). A transient failure (connection
+error, 5xx, 429) is retried with exponential backoff and jitter; a permanent one (the member
+left, a refused request) or too many attempts gives the entry up, with the error kept on it.
 
 Delivery claims an entry before calling Open Humans (a conditional UPDATE), so two workers
 never send the same entry; a claim left by a crashed worker expires after :data:`LEASE`.
@@ -20,9 +23,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from django.db import models, transaction
+from django.db import DEFAULT_DB_ALIAS, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from .exceptions import (
     InvalidArgumentError,
@@ -31,6 +35,7 @@ from .exceptions import (
     OpenHumansError,
     ServerError,
 )
+from .fields import EncryptedTokenField
 
 __all__ = [
     "LEASE",
@@ -38,6 +43,7 @@ __all__ = [
     "deliver",
     "deliver_due",
     "is_transient",
+    "queue_deauth",
     "queue_delete",
     "queue_message",
     "queue_upload",
@@ -67,10 +73,16 @@ def backoff_delay(attempt: int, base: float = BACKOFF, cap: float = BACKOFF_MAX)
 
 
 class OutboxEntry(models.Model):
-    """One side effect owed to Open Humans for a member: an upload, a message or a deletion."""
+    """One side effect owed to Open Humans for a member: an upload, a message, a deletion of
+    files, or a deauthorization notice (remove-members for a member deleted here)."""
 
-    UPLOAD, MESSAGE, DELETE = "upload", "message", "delete"
-    KINDS = [(UPLOAD, "upload"), (MESSAGE, "message"), (DELETE, "delete files")]
+    UPLOAD, MESSAGE, DELETE, DEAUTH = "upload", "message", "delete", "deauth"
+    KINDS = [
+        (UPLOAD, "upload"),
+        (MESSAGE, "message"),
+        (DELETE, "delete files"),
+        (DEAUTH, "deauthorization notice"),
+    ]
     PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
     STATUSES = [
         (PENDING, "pending"),
@@ -93,6 +105,11 @@ class OutboxEntry(models.Model):
     result = models.JSONField(null=True, blank=True)
     created = models.DateTimeField(default=timezone.now, editable=False)
     delivered = models.DateTimeField(null=True, blank=True)
+    #: A deauthorization notice's copy of the deleted member's pair (encrypted, never shown;
+    #: wiped once delivered): remove-members is called with the member's own token.
+    access_token = EncryptedTokenField(null=True, blank=True, editable=False)
+    refresh_token = EncryptedTokenField(null=True, blank=True, editable=False)
+    token_expires = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = "outbox entry"
@@ -118,13 +135,19 @@ def _member_id(member: Any) -> str:
 
 
 def _queue(
-    kind: str, member: Any, payload: dict[str, Any], content: bytes | None = None
+    kind: str,
+    member: Any,
+    payload: dict[str, Any],
+    content: bytes | None = None,
+    *,
+    using: str = DEFAULT_DB_ALIAS,
+    **fields: Any,
 ) -> OutboxEntry:
-    entry = OutboxEntry.objects.create(
-        kind=kind, project_member_id=_member_id(member), payload=payload, content=content
+    entry = OutboxEntry.objects.using(using).create(
+        kind=kind, project_member_id=_member_id(member), payload=payload, content=content, **fields
     )
     # Sent once the caller's transaction commits (at once outside one); never if it rolls back.
-    transaction.on_commit(lambda: _dispatch(entry.pk), robust=True)
+    transaction.on_commit(lambda: _dispatch(entry.pk), using=using, robust=True)
     return entry
 
 
@@ -173,6 +196,25 @@ def queue_delete(
     return _queue(OutboxEntry.DELETE, member, selector)
 
 
+@sensitive_variables()  # tokens in every frame below: never in error reports
+def queue_deauth(member: Any, *, using: str = DEFAULT_DB_ALIAS) -> OutboxEntry:
+    """Queue the remove-members call owed for ``member``, being deleted here.
+
+    ``member`` must be the member's current row, read under lock in the deleting
+    transaction: its pair is copied (encrypted) so the notice can be sent after the row is
+    gone, and a pair another request rotated meanwhile would be dead.
+    """
+    return _queue(
+        OutboxEntry.DEAUTH,
+        member,
+        {},
+        using=using,
+        access_token=member.access_token,
+        refresh_token=member.refresh_token,
+        token_expires=member.token_expires,
+    )
+
+
 def _dispatch(entry_id: int) -> None:
     """Hand a committed entry to the task backend, or deliver it now if there is none."""
     try:
@@ -200,6 +242,11 @@ def _claim(entry_id: int) -> OutboxEntry | None:
 
 def _send(entry: OutboxEntry) -> Any:
     from .models import OpenHumansMember
+
+    if entry.kind == OutboxEntry.DEAUTH:
+        from .notices import remove_member
+
+        return {"removed": remove_member(entry.pk)}
 
     member = OpenHumansMember.objects.filter(pk=entry.project_member_id).first()
     if member is None:
@@ -263,7 +310,10 @@ def deliver(
         claimed_until=None,
         delivered=timezone.now(),
         result=result,
-        content=None,  # delivered: the bytes are no longer needed
+        content=None,  # delivered: the bytes and the pair are no longer needed
+        access_token=None,
+        refresh_token=None,
+        token_expires=None,
         last_error="",
     )
     logger.info(

@@ -36,11 +36,12 @@ from django.views.decorators.http import require_POST
 from .conf import get_setting
 from .db import lock_for_write
 from .exceptions import InvalidTokenError, MemberDeauthorizedError, OpenHumansError
-from .models import OpenHumansMember, PendingDeauthNotice
+from .models import OpenHumansMember
+from .outbox import queue_deauth
 from .signals import member_deauth
 from .tokens import client_for, still_in_project
 
-__all__ = ["SIGNATURE_HEADER", "deauth", "deauth_on_delete", "send_notice"]
+__all__ = ["SIGNATURE_HEADER", "deauth", "deauth_on_delete"]
 
 logger = logging.getLogger(__name__)
 
@@ -205,18 +206,12 @@ def deauth(request: HttpRequest) -> HttpResponse:
 # -- outgoing: deauth on delete --------------------------------------------------------------
 
 
-def send_notice(notice_id: int) -> None:
-    """Send one pending notice if it still exists; failures stay queued."""
-    notice = PendingDeauthNotice.objects.filter(pk=notice_id).first()
-    if notice is not None:
-        notice.send()
-
-
 @receiver(pre_delete, sender=OpenHumansMember, dispatch_uid="openhumans_deauth_on_delete")
 @sensitive_variables()
 def deauth_on_delete(sender: Any, instance: OpenHumansMember, using: str, **kwargs: Any) -> None:
-    """Queue a remove-members notice for a member being deleted; send it after commit.
+    """Queue a remove-members notice for a member being deleted, in the outbox.
 
+    Written in the deleting transaction (gone if it rolls back), delivered after the commit.
     The tokens come from the member's row, locked in the deleting transaction, not from the
     instance being deleted: another request may have rotated the pair since that instance
     was loaded, and a notice with a dead pair would be dropped.
@@ -229,10 +224,4 @@ def deauth_on_delete(sender: Any, instance: OpenHumansMember, using: str, **kwar
     )
     if current is None or current.oh_deauth:
         return  # already deleted meanwhile, or the member left (nothing owed)
-    notice = PendingDeauthNotice.objects.using(using).create(
-        project_member_id=current.oh_id,
-        access_token=current.access_token,
-        refresh_token=current.refresh_token,
-        token_expires=current.token_expires,
-    )
-    transaction.on_commit(lambda: send_notice(notice.pk), using=using, robust=True)
+    queue_deauth(current, using=using)

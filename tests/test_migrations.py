@@ -93,3 +93,37 @@ def test_migrating_back_to_0_2_0_works():
         assert "openhumans_pendingdeauthnotice" not in tables
     finally:
         migrate(latest())
+
+
+def test_pending_notices_move_into_the_outbox_and_back(sandbox):
+    before = ("openhumans", "0008_encrypt_tokens")
+    pmid = sandbox.create_member(username="owed")["project_member_id"]
+    tokens = sandbox.issue_tokens(pmid)
+    try:
+        migrate([before])
+        old_apps = MigrationExecutor(connection).loader.project_state(before).apps
+        old_apps.get_model("openhumans", "PendingDeauthNotice").objects.create(
+            project_member_id=pmid,
+            access_token=tokens["access_token"],
+            refresh_token=tokens["refresh_token"],
+            token_expires=timezone.now() + timedelta(hours=9),
+            attempts=3,
+            last_error="ServerError: 503",
+        )
+        migrate(latest())
+        from openhumans.models import PendingDeauthNotice
+        from openhumans.outbox import OutboxEntry
+
+        notice = PendingDeauthNotice.objects.get()
+        assert (notice.kind, notice.status, notice.attempts) == ("deauth", "pending", 3)
+        assert notice.refresh_token == tokens["refresh_token"]
+        assert OutboxEntry.objects.count() == 1
+
+        migrate([before])  # and back: the notice is one of the old table's again
+        old = old_apps.get_model("openhumans", "PendingDeauthNotice").objects.get()
+        assert (old.project_member_id, old.attempts) == (pmid, 3)
+        migrate(latest())
+        assert PendingDeauthNotice.objects.get().send()  # the pair survived both ways
+        assert sandbox.member(pmid)["active"] is False
+    finally:
+        migrate(latest())

@@ -131,3 +131,62 @@ def test_the_admin_lists_entries_without_their_content(
         assert response.status_code == 200
         assert b"SECRET-BYTES" not in response.content
         assert alice.access_token.encode() not in response.content
+
+
+# -- deauthorization notices (issue 12: the notice owed on local delete is an outbox entry) --
+
+
+def test_deleting_a_member_queues_its_notice_in_the_same_transaction(
+    member_factory: Any, sandbox: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    alice, bob = member_factory("alice"), member_factory("bob")
+    alice_id, bob_id = alice.oh_id, bob.oh_id  # delete() clears the primary key
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
+        with transaction.atomic():
+            alice.delete()
+            raise RuntimeError("the delete failed")
+    assert not OutboxEntry.objects.exists()  # rolled back with the delete, nothing sent
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            bob.delete()
+            (entry,) = OutboxEntry.objects.all()
+            assert entry.kind == OutboxEntry.DEAUTH and entry.project_member_id == bob_id
+            assert entry.refresh_token == bob.refresh_token  # the pair, for remove-members
+            assert sandbox.member(bob_id)["active"]  # nothing leaves before the commit
+    entry.refresh_from_db()
+    assert entry.status == OutboxEntry.DELIVERED
+    assert not sandbox.member(bob_id)["active"] and sandbox.member(alice_id)["active"]
+    # Delivered: the deleted member's pair is not kept.
+    assert entry.access_token is None and entry.refresh_token is None
+
+
+def test_a_deauth_notice_is_delivered_by_openhumans_deliver(
+    member_factory: Any, sandbox: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    alice = member_factory("alice")
+    pmid = alice.oh_id
+    sandbox.set_fault("/api/direct-sharing/project/remove-members/", error_rate=1.0, status=503)
+    with django_capture_on_commit_callbacks(execute=True):
+        alice.delete()
+    assert OutboxEntry.objects.get().status == OutboxEntry.PENDING
+    sandbox.clear_faults()
+    assert "1 delivered, 0 still pending, 0 given up" in deliver_cmd("--now")
+    assert not sandbox.member(pmid)["active"]
+
+
+def test_the_admin_never_shows_a_notice_token(admin_client: Any, member_factory: Any) -> None:
+    alice = member_factory("alice")
+    alice.delete()  # no commit here: the notice stays pending
+    entry = OutboxEntry.objects.get()
+    for url in (
+        "/admin/openhumans/outboxentry/",
+        f"/admin/openhumans/outboxentry/{entry.pk}/change/",
+        "/admin/openhumans/pendingdeauthnotice/",
+        f"/admin/openhumans/pendingdeauthnotice/{entry.pk}/change/",
+    ):
+        response = admin_client.get(url)
+        assert response.status_code == 200
+        for token in (alice.access_token, alice.refresh_token):
+            assert token.encode() not in response.content
+    refused = admin_client.get("/admin/openhumans/outboxentry/", {"refresh_token__regex": "^a"})
+    assert refused.status_code == 400

@@ -261,3 +261,38 @@ def test_outbox_entries_wait_out_an_outage_and_are_delivered_once(
     assert OutboxEntry.objects.filter(status=OutboxEntry.DELIVERED).count() == 100
     inbox = sorted(m["project_member_id"] for m in sandbox.inbox())
     assert inbox == sorted(pmids)  # each member's message exactly once
+
+
+def test_members_deleted_during_an_outage_are_each_removed_once(
+    sandbox: Any, workers: Any, redis_db: Any
+) -> None:
+    """Issue 12: with every request failing, 100 members are deleted here: all deleted locally,
+    100 deauthorization notices pending in the outbox; Open Humans back, delivery tells it
+    about each member exactly once."""
+    from openhumans.models import PendingDeauthNotice
+
+    pmids = make_members(sandbox, 100)
+    sandbox.set_fault("/", error_rate=1.0, status=503)
+    group = workers()
+    for pmid in pmids:
+        OpenHumansMember.objects.get(pk=pmid).user.delete()
+    assert not OpenHumansMember.objects.exists()
+    notices = PendingDeauthNotice.objects.filter(status=OutboxEntry.PENDING, attempts__gte=1)
+    wait_for(lambda: notices.count() == 100, 120, "100 failed first attempts", group)
+    assert all(sandbox.member(pmid)["active"] for pmid in pmids)
+
+    sandbox.clear_faults()
+    sandbox.clear_request_log()
+    from django.core.management import call_command
+
+    call_command("openhumans_deliver", "--now")  # deliver: the workers' retries race it
+    wait_for(queue_drained, 60, "the deferred retries", group)
+    assert not PendingDeauthNotice.objects.exists()
+    delivered = OutboxEntry.objects.filter(kind=OutboxEntry.DEAUTH, status=OutboxEntry.DELIVERED)
+    assert delivered.count() == 100
+    assert not delivered.filter(access_token__isnull=False).exists()  # the pairs are wiped
+    assert not any(sandbox.member(pmid)["active"] for pmid in pmids)
+    removals = [
+        r for r in sandbox.request_log()["requests"] if r["path"].endswith("remove-members/")
+    ]
+    assert len(removals) == 100  # each member exactly once

@@ -141,14 +141,18 @@ class SendMessage(DemoMemberMixin, View):
 class DeleteAccount(DemoMemberMixin, View):
     """Delete the account here; the app then withdraws the member on Open Humans.
 
-    Deleting the member makes django-open-humans call remove-members once the delete is
-    committed (OPENHUMANS_DEAUTH_ON_DELETE); Open Humans calls our deauth webhook during
-    that call, which is why the demo's server must answer two requests at once. The demo's
-    receiver deletes the user with the member.
+    Deleting the member queues a remove-members notice in the outbox, in the same
+    transaction (OPENHUMANS_DEAUTH_ON_DELETE); once the delete is committed the background
+    worker (db_worker) delivers it, retrying while Open Humans is unreachable. Open Humans
+    calls our deauth webhook during that call. The demo's receiver deletes the user with
+    the member.
     """
 
     def post(self, request):
         self.member.delete()
         logout(request)
-        messages.success(request, "Your account is deleted, and you left the project.")
+        # Not "you left": the notice is delivered after this response, by the worker.
+        messages.success(
+            request, "Your account is deleted. Open Humans is being told that you left the project."
+        )
         return redirect("home")

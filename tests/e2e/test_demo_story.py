@@ -6,9 +6,12 @@ out and in, then leave the project on the sandbox with and without erasure.
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 
 import pytest
+
+from .conftest import EXAMPLE_DIR
 
 pytestmark = pytest.mark.browser
 
@@ -182,12 +185,23 @@ def test_leaving_without_erasure_offers_to_reconnect(page, demo):
 def test_deleting_the_account_withdraws_from_the_project(page, demo):
     pmid = authorize_new_member(page, demo)
 
-    # The site calls remove-members, and the sandbox calls the site's webhook meanwhile.
+    # The site queues remove-members in its outbox; the demo's worker delivers it, and the
+    # sandbox calls the site's webhook meanwhile.
     page.locator("#delete-account").click()
 
     page.wait_for_url(demo.site + "/")
     expect(page.locator(".flash")).to_contain_text("Your account is deleted")
     assert pmid not in demo.member_ids()
+    assert demo.oh.member(pmid)["active"]  # not yet: the worker has not run
+    subprocess.run(  # what `make demo`'s worker does, once
+        [*demo.manage, "db_worker", "--batch", "--no-reload", "--no-startup-delay"],
+        env=demo.env,
+        cwd=EXAMPLE_DIR,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert not demo.oh.member(pmid)["active"]
     [delivery] = [w for w in demo.oh.webhooks() if pmid in w["body"]]
     assert delivery["status"] == 200
     page.goto(f"{demo.oh.base_url}/members/{pmid}/")

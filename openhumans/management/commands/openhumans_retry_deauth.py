@@ -1,4 +1,8 @@
-"""Send the deauthorization notices Open Humans did not accept yet (run it from cron)."""
+"""Send the deauthorization notices Open Humans did not accept yet (run it from cron).
+
+They are outbox entries (``openhumans_deliver`` sends them too, while they are due); this
+tries every one still owed now, given-up ones included, and fails while any is left.
+"""
 
 from __future__ import annotations
 
@@ -34,12 +38,13 @@ class Command(BaseCommand):
             else:
                 failed += 1
         pending = PendingDeauthNotice.objects.count()
-        gave_up = PendingDeauthNotice.objects.filter(gave_up=True).count()
+        gave_up = PendingDeauthNotice.objects.filter(status=PendingDeauthNotice.FAILED).count()
         self.stdout.write(f"{sent} sent, {failed} failed, {pending} still pending")
         if pending:
             # Non-zero, so cron and monitoring notice: a notice owed is a member still in.
             raise CommandError(
-                f"{pending} deauthorization notice(s) still pending ({gave_up} that the "
-                "member's tokens can no longer deliver: set OPENHUMANS_MASTER_TOKEN, or remove "
-                "those members on Open Humans and delete their notices in the admin)."
+                f"{pending} deauthorization notice(s) still pending ({gave_up} given up: their "
+                "last error in the admin says why; when the member's tokens can no longer "
+                "deliver them, set OPENHUMANS_MASTER_TOKEN, or remove those members on Open "
+                "Humans and delete their notices)."
             )
