@@ -16,7 +16,7 @@ from django.utils import timezone
 from openhumans.checks import check_settings
 from openhumans.db import compare_and_update
 from openhumans.fields import PREFIX, TokenDecryptionError
-from openhumans.models import OpenHumansMember
+from openhumans.models import OpenHumansMember, PendingDeauthNotice
 
 KEY_A, KEY_B, KEY_C = "a" * 40, "b" * 40, "c" * 40
 
@@ -68,21 +68,25 @@ def test_token_lookups_are_refused_but_isnull_works(member):
 
 
 @pytest.mark.django_db
-def test_rotating_keys_with_reencrypt(member, settings):
+def test_rotating_keys_with_reencrypt(member, member_factory, settings):
     settings.OPENHUMANS_TOKEN_KEYS = [KEY_A]
     OpenHumansMember.objects.filter(pk=member.pk).update(
         access_token=member.access_token, refresh_token=member.refresh_token
     )
+    other = member_factory("bob")
+    other.delete()  # no commit here: its deauthorization notice stays owed, with its pair
     settings.OPENHUMANS_TOKEN_KEYS = [KEY_B, KEY_A]  # the new key first, the old one kept
     assert OpenHumansMember.objects.get().access_token == member.access_token
     out = io.StringIO()
     call_command("openhumans_reencrypt_tokens", "--dry-run", stdout=out)
-    assert "1 Open Humans members to re-encrypt" in out.getvalue()
+    assert "Open Humans members: 1 row(s) to re-encrypt" in out.getvalue()
+    assert "outbox: 1 row(s) to re-encrypt" in out.getvalue()
     call_command("openhumans_reencrypt_tokens", stdout=out)
-    assert "1 row(s) re-encrypted" in out.getvalue()
+    assert "2 row(s) re-encrypted" in out.getvalue()
     settings.OPENHUMANS_TOKEN_KEYS = [KEY_B]  # the old key dropped: still readable
     row = OpenHumansMember.objects.get()
     assert (row.access_token, row.refresh_token) == (member.access_token, member.refresh_token)
+    assert PendingDeauthNotice.objects.get().refresh_token == other.refresh_token
     call_command("openhumans_reencrypt_tokens", stdout=(out := io.StringIO()))
     assert "0 row(s) re-encrypted" in out.getvalue()
 

@@ -23,6 +23,8 @@ def _token_models() -> list[tuple[Any, list[str]]]:
 
     found = []
     for model in apps.get_app_config("openhumans").get_models():
+        if model._meta.proxy:
+            continue  # its table is its concrete model's (PendingDeauthNotice: the outbox)
         names = [f.name for f in model._meta.fields if isinstance(f, EncryptedTokenField)]
         if names:
             found.append((model, names))
@@ -57,7 +59,7 @@ class Command(BaseCommand):
             total += len(stale)
             label = model._meta.verbose_name_plural
             if dry_run:
-                self.stdout.write(f"{len(stale)} {label} to re-encrypt")
+                self.stdout.write(f"{label}: {len(stale)} row(s) to re-encrypt")
                 continue
             progress = Progress(self.stdout, len(stale), f"Re-encrypting {label}")
             for pk in stale:
