@@ -33,7 +33,6 @@ from .client import (
 )
 from .conf import get_setting
 from .exceptions import InvalidTokenError, ReauthorizationRequiredError
-from .tokens import master_token
 
 if TYPE_CHECKING:
     from .models import OpenHumansMember
@@ -278,17 +277,9 @@ async def acall(member: OpenHumansMember, operation: Any, *, retry: bool = True)
         return await operation(async_client_for(token))
 
 
-@sensitive_variables()
 async def _acall_as_project(member: OpenHumansMember, operation: Any) -> Any:
     """``operation`` run with the master-token async client acting for ``member``."""
-    from .models import _ActingFor  # models imports this module (through member_files)
-
-    master = master_token()
-    if master is None or member.oh_deauth:
-        raise member._unusable() or ReauthorizationRequiredError(member.oh_id)
-    # _ActingFor names the sync client in its signature; it only reads each method's
-    # signature and binds the member's id, which works on the coroutine methods as well.
-    acting = _ActingFor(cast(OpenHumansClient, async_client_for(master)), member.oh_id)
+    acting = member._acting_client(async_client_for)
     return await operation(cast(AsyncOpenHumansClient, acting))
 
 

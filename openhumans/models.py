@@ -70,9 +70,10 @@ class _ActingFor:
     """The master-token client acting for one member: each call gets the member's id.
 
     Open Humans accepts the master token with ``project_member_id`` on every project endpoint.
+    Wraps the sync or the async client alike (it only binds the id into each method).
     """
 
-    def __init__(self, api: oh_client.OpenHumansClient, oh_id: str) -> None:
+    def __init__(self, api: Any, oh_id: str) -> None:
         self._api, self._oh_id = api, oh_id
 
     def __getattr__(self, name: str) -> Any:
@@ -499,12 +500,16 @@ class OpenHumansMember(MemberFilesMixin, models.Model):
 
     @sensitive_variables()
     def _call_as_project(self, operation: Operation[T]) -> T:
+        return operation(cast(oh_client.OpenHumansClient, self._acting_client(client_for)))
+
+    @sensitive_variables()
+    def _acting_client(self, client_for_token: Callable[[str], Any]) -> Any:
+        """The master-token client (``client_for_token(master)``, sync or async) acting for
+        this member; raises when there is no master token or the member left."""
         master = master_token()
         if master is None or self.oh_deauth:
             raise self._unusable() or ReauthorizationRequiredError(self.oh_id)
-        return operation(
-            cast(oh_client.OpenHumansClient, _ActingFor(client_for(master), self.oh_id))
-        )
+        return _ActingFor(client_for_token(master), self.oh_id)
 
     # -- the documented API calls ---------------------------------------------------------
 
